@@ -1,0 +1,102 @@
+"""Pixel-domain JPEG encode/decode through libjpeg(-turbo) via Pillow."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dejpeg.jpeg.quant import ijg_qtables
+
+# Pillow's ``subsampling`` codes.
+SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
+
+PathOrBytes = str | os.PathLike | bytes
+
+
+def _as_pil(image_u8: np.ndarray) -> Image.Image:
+    if image_u8.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image_u8.dtype}")
+    if image_u8.ndim == 2:
+        return Image.fromarray(image_u8, mode="L")
+    if image_u8.ndim == 3 and image_u8.shape[2] == 3:
+        return Image.fromarray(image_u8, mode="RGB")
+    raise ValueError(f"expected (H, W) gray or (H, W, 3) RGB, got shape {image_u8.shape}")
+
+
+def encode(
+    image_u8: np.ndarray,
+    quality: int | None = None,
+    qtables: np.ndarray | None = None,
+    subsampling: str = "420",
+) -> bytes:
+    """Baseline JPEG bytes of an 8-bit image.
+
+    Args:
+        image_u8: (H, W) gray or (H, W, 3) RGB uint8.
+        quality: IJG quality 1..100 (standard tables scaled as libjpeg does).
+        qtables: alternatively (N, 8, 8) integer tables in raster order (luma, chroma), 1..255.
+        subsampling: chroma subsampling, one of ``"444"``, ``"422"``, ``"420"``; ignored for gray.
+
+    Example:
+        >>> data = encode(np.zeros((16, 16), np.uint8), quality=50)
+        >>> data[:2] == b"\\xff\\xd8"
+        True
+    """
+    if (quality is None) == (qtables is None):
+        raise ValueError("give exactly one of quality or qtables")
+    if subsampling not in SUBSAMPLING:
+        raise ValueError(f"subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
+    if quality is not None:
+        qtables = ijg_qtables(quality)  # validates the range
+    tables = np.asarray(qtables)
+    if tables.ndim == 2:
+        tables = tables[None]
+    if tables.shape[1:] != (8, 8) or tables.min() < 1 or tables.max() > 255:
+        raise ValueError("qtables must be (N, 8, 8) with entries in 1..255")
+    pil = _as_pil(image_u8)
+    buf = io.BytesIO()
+    table_list = [t.reshape(64).astype(int).tolist() for t in tables]
+    if pil.mode == "L":
+        table_list = table_list[:1]
+    elif len(table_list) == 1:
+        table_list = table_list * 2
+    pil.save(buf, format="JPEG", qtables=table_list, subsampling=SUBSAMPLING[subsampling], optimize=False)
+    return buf.getvalue()
+
+
+def _open(source: PathOrBytes) -> Image.Image:
+    if isinstance(source, (bytes, bytearray)):
+        return Image.open(io.BytesIO(source))
+    return Image.open(Path(source))
+
+
+def decode(source: PathOrBytes) -> np.ndarray:
+    """Decode a JPEG (bytes or path) to uint8: (H, W) for grayscale files, (H, W, 3) RGB otherwise."""
+    with _open(source) as pil:
+        if pil.format != "JPEG":
+            raise ValueError(f"not a JPEG file (format {pil.format})")
+        pil.load()
+        if pil.mode == "L":
+            return np.asarray(pil).copy()
+        return np.asarray(pil.convert("RGB")).copy()
+
+
+def read_qtables(source: PathOrBytes) -> np.ndarray:
+    """The quantization tables of a JPEG file, (N, 8, 8) int32 in raster order, by table slot."""
+    with _open(source) as pil:
+        if pil.format != "JPEG":
+            raise ValueError(f"not a JPEG file (format {pil.format})")
+        quant = pil.quantization
+    return np.stack([np.asarray(quant[k], dtype=np.int32).reshape(8, 8) for k in sorted(quant)])
+
+
+def jpeg_roundtrip(
+    image_u8: np.ndarray, quality: int | None = None, qtables: np.ndarray | None = None, subsampling: str = "420"
+) -> tuple[np.ndarray, bytes]:
+    """Compress then decode; returns the decoded image and the JPEG bytes."""
+    data = encode(image_u8, quality=quality, qtables=qtables, subsampling=subsampling)
+    return decode(data), data
