@@ -69,9 +69,16 @@ def encode(
 
 
 def _open(source: PathOrBytes) -> Image.Image:
-    if isinstance(source, (bytes, bytearray)):
-        return Image.open(io.BytesIO(source))
-    return Image.open(Path(source))
+    """Open without decoding; unreadable image data is a ValueError like every other bad input.
+
+    Paths are read to memory first so that file-system errors (missing file, permissions)
+    keep their own exception types while Pillow's OSErrors all mean bad data.
+    """
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    try:
+        return Image.open(io.BytesIO(data))
+    except OSError as error:  # UnidentifiedImageError or a truncated header
+        raise ValueError(f"not a readable JPEG file: {error}") from error
 
 
 def decode(source: PathOrBytes) -> np.ndarray:
@@ -79,7 +86,10 @@ def decode(source: PathOrBytes) -> np.ndarray:
     with _open(source) as pil:
         if pil.format != "JPEG":
             raise ValueError(f"not a JPEG file (format {pil.format})")
-        pil.load()
+        try:
+            pil.load()
+        except OSError as error:  # truncated or corrupt entropy-coded data
+            raise ValueError(f"corrupt JPEG data: {error}") from error
         if pil.mode == "L":
             return np.asarray(pil).copy()
         return np.asarray(pil.convert("RGB")).copy()

@@ -1,0 +1,27 @@
+"""Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
+
+from dejpeg.models import dejpeg_net
+from dejpeg.models._base import RestorationModel
+from dejpeg.models._registry import (
+    Weights,
+    count_params,
+    create_model,
+    default_model_name,
+    get_entry,
+    list_models,
+    register_model,
+)
+from dejpeg.models.dejpeg_net import DejpegNet
+
+__all__ = [
+    "dejpeg_net",
+    "RestorationModel",
+    "DejpegNet",
+    "Weights",
+    "count_params",
+    "create_model",
+    "default_model_name",
+    "get_entry",
+    "list_models",
+    "register_model",
+]

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
 from dejpeg.models._base import RestorationModel
+from dejpeg.models._registry import register_model
 
 BLOCK = 8
 
@@ -96,3 +97,6 @@ class DejpegNet(RestorationModel):
         y = self.luma(ycc[:, :1], None, luma_table)
         cbcr = self.chroma(ycc[:, 1:], torch.cat([ycc[:, :1], y], dim=1), qtable_features(qtables[:, :2]))
         return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
+
+
+register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")

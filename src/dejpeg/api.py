@@ -1,0 +1,199 @@
+"""The Python API behind the CLI: restore one image, evaluate a model on a folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from dejpeg.imageio import list_images, load_rgb_u8
+from dejpeg.jpeg import (
+    decode,
+    encode,
+    ijg_qtables,
+    read_qtables,
+    rgb_to_y_bt601_u8,
+    rgb_to_ycbcr_jfif,
+    ycbcr_jfif_to_rgb,
+)
+from dejpeg.metrics import image_metrics
+from dejpeg.models import create_model, default_model_name
+
+ModelLike = str | nn.Module | None
+
+#: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
+TILE = 1024
+#: Context each tile borrows from its neighbours; >= the model's receptive radius makes seams invisible.
+OVERLAP = 64
+
+
+def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> nn.Module:
+    """A registry name (pretrained), a module, or None for the default model; in eval mode on ``device``."""
+    if model is None:
+        model = default_model_name()
+    if isinstance(model, str):
+        model = create_model(model, pretrained=True)
+    return model.to(device).eval()
+
+
+def _to_tensor(image_u8: np.ndarray) -> Tensor:
+    array = image_u8[..., None] if image_u8.ndim == 2 else image_u8
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
+    array = image[0].clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return array[..., 0] if gray else array
+
+
+def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor) -> Tensor:
+    """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop."""
+    multiple = getattr(model, "size_multiple", 8)
+    h, w = image.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+    return model(image, qtables)[..., :h, :w]
+
+
+def _run_tiled(model: nn.Module, image: Tensor, qtables: Tensor, tile: int, overlap: int) -> Tensor:
+    """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams."""
+    h, w = image.shape[-2:]
+    if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
+        return _run_padded(model, image, qtables)
+    if tile % 8 or overlap % 8:
+        raise ValueError("tile and overlap must be multiples of 8 to stay on the JPEG grid")
+    out = torch.empty_like(image)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            y0, x0 = max(0, top - overlap), max(0, left - overlap)
+            y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
+            result = _run_padded(model, image[..., y0:y1, x0:x1], qtables)
+            bottom, right = min(h, top + tile), min(w, left + tile)
+            out[..., top:bottom, left:right] = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
+    return out
+
+
+@torch.inference_mode()
+def restore_array(
+    damaged_u8: np.ndarray,
+    qtables: np.ndarray,
+    model: ModelLike = None,
+    device: str | torch.device = "cpu",
+    tile: int = TILE,
+    overlap: int = OVERLAP,
+) -> np.ndarray:
+    """Restore a decoded JPEG given the tables it was coded with.
+
+    Args:
+        damaged_u8: (H, W) gray or (H, W, 3) RGB uint8, as decoded.
+        qtables: (N, 8, 8) tables of the file (luma first); a single table serves both.
+        model: registry name, module, or None for the default model.
+
+    Returns:
+        uint8 array of the same shape.
+    """
+    net = load_model(model, device)
+    tables = np.asarray(qtables, dtype=np.float32).reshape(-1, 8, 8)
+    tables = np.concatenate([tables, tables])[:2] if tables.shape[0] == 1 else tables[:2]
+    qt = torch.from_numpy(tables)[None].to(device)
+    gray = damaged_u8.ndim == 2
+    image = _to_tensor(damaged_u8).to(device)
+    if not gray and getattr(net, "channels", "any") == "gray":
+        ycc = rgb_to_ycbcr_jfif(image)
+        y = _run_tiled(net, ycc[:, :1], qt, tile, overlap)
+        restored = ycbcr_jfif_to_rgb(torch.cat([y, ycc[:, 1:]], dim=1))
+    else:
+        restored = _run_tiled(net, image, qt, tile, overlap)
+    return _to_u8(restored, gray)
+
+
+def restore(
+    source: str | os.PathLike | bytes | np.ndarray,
+    model: ModelLike = None,
+    *,
+    qtables: np.ndarray | None = None,
+    quality: int | None = None,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
+
+    A file carries its quantization tables, which the model reads. A decoded array does not: give
+    ``qtables`` (e.g. from :func:`dejpeg.jpeg.read_qtables`) or the IJG ``quality`` it was saved at.
+
+    Example:
+        >>> restored = restore("photo.jpg")            # doctest: +SKIP
+        >>> restored.shape, restored.dtype            # doctest: +SKIP
+        ((321, 481, 3), dtype('uint8'))
+    """
+    if isinstance(source, np.ndarray):
+        if qtables is None and quality is None:
+            raise ValueError("a decoded array carries no quantization tables: pass qtables= or quality=")
+        tables = np.asarray(qtables) if qtables is not None else ijg_qtables(quality)
+        return restore_array(source, tables, model, device)
+    if qtables is not None or quality is not None:
+        raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
+    return restore_array(decode(source), read_qtables(source), model, device)
+
+
+def load_reference(path: Path, gray: bool) -> np.ndarray:
+    """The evaluation reference: RGB uint8, or MATLAB-style BT.601 Y for the grayscale track."""
+    rgb = load_rgb_u8(path)
+    return rgb_to_y_bt601_u8(rgb) if gray else rgb
+
+
+def evaluate(
+    data: str | os.PathLike,
+    model: ModelLike = None,
+    qualities: tuple[int, ...] | list[int] = (10, 20, 30, 40),
+    gray: bool = True,
+    subsampling: str = "420",
+    max_images: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Compress every image of ``data`` at each quality, restore it, and score both against the original.
+
+    Conventions of the published tables (``../shared/data/README.md``): gray track = MATLAB-style Y
+    coded as a grayscale JPEG; colour = RGB with 4:2:0; metrics by :mod:`dejpeg.metrics`.
+
+    Returns:
+        ``{"model", "data", "gray", "images", "rows": [...]}``, one row per quality with the JPEG and
+        restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
+    """
+    net = load_model(model, device)
+    was_training = net.training
+    net.eval()
+    files = list_images(data)[:max_images]
+    references = [load_reference(f, gray) for f in files]
+    rows = []
+    try:
+        for quality in qualities:
+            jpeg_scores, restored_scores, seconds, pixels = [], [], 0.0, 0
+            for ref in tqdm(references, desc=f"Q{quality}", disable=not progress, leave=False):
+                data_bytes = encode(ref, quality=quality, subsampling=subsampling)
+                damaged = decode(data_bytes)
+                start = time.perf_counter()
+                restored = restore_array(damaged, read_qtables(data_bytes), net, device)
+                seconds += time.perf_counter() - start
+                pixels += ref.shape[0] * ref.shape[1]
+                jpeg_scores.append(image_metrics(damaged, ref))
+                restored_scores.append(image_metrics(restored, ref))
+            row: dict[str, Any] = {"quality": int(quality)}
+            for key in ("psnr", "ssim", "psnrb"):
+                before = float(np.mean([s[key] for s in jpeg_scores]))
+                after = float(np.mean([s[key] for s in restored_scores]))
+                row.update({f"jpeg_{key}": before, key: after, f"{key}_gain": after - before})
+            row["megapixels_per_s"] = pixels / 1e6 / seconds
+            rows.append(row)
+    finally:
+        net.train(was_training)
+    name = model if isinstance(model, str) else (default_model_name() if model is None else type(model).__name__)
+    return {"model": name, "data": str(data), "gray": gray, "images": len(files), "rows": rows}

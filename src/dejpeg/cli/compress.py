@@ -1,0 +1,49 @@
+"""``dejpeg compress INPUT... -o OUT (--quality Q | --ratio R) [--subsampling S] [--gray]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from dejpeg.cli._inputs import IMAGE_SUFFIXES, expand_inputs, output_paths
+from dejpeg.imageio import atomic_write_bytes, load_rgb_u8
+from dejpeg.jpeg import compress_to_ratio, encode, rgb_to_y_bt601_u8
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compress", help="JPEG-compress images at a quality or a target compression ratio")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or directories")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or directory")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--quality", type=int, help="IJG quality 1..100")
+    target.add_argument("--ratio", type=float, help="compressed bytes / raw bytes, e.g. 0.1")
+    p.add_argument("--subsampling", default="420", choices=["444", "422", "420"])
+    p.add_argument("--gray", action="store_true", help="grayscale JPEG of the BT.601 luma")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    files, many = expand_inputs(args.inputs, IMAGE_SUFFIXES)
+    targets = output_paths(files, args.output, many, ".jpg")
+    failures: list[str] = []
+    for src, dst in tqdm(list(zip(files, targets)), desc="compress", unit="img", disable=args.quiet):
+        try:
+            image = load_rgb_u8(src)
+            if args.gray:
+                image = rgb_to_y_bt601_u8(image)
+            if args.quality is not None:
+                data = encode(image, quality=args.quality, subsampling=args.subsampling)
+            else:
+                result = compress_to_ratio(image, args.ratio, subsampling=args.subsampling)
+                if not result.ok:
+                    raise ValueError(result.reason)
+                data = result.data
+            atomic_write_bytes(data, dst)
+        except Exception as err:  # report and continue with the rest of the batch
+            failures.append(f"{src}: {type(err).__name__}: {err}")
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    print(f"compressed {len(files) - len(failures)} of {len(files)} image(s) -> {args.output}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,57 @@
+"""``dejpeg evaluate DIR --model NAME --quality 10 20 30 40 [--gray] [--json FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from dejpeg.api import evaluate
+from dejpeg.imageio import atomic_write_bytes
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="compress a folder, restore it, and report PSNR/SSIM/PSNR-B gains")
+    p.add_argument("data", metavar="DIR", help="folder of original images")
+    p.add_argument("--model", default=None, help="registry name (default: the default model)")
+    p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30, 40])
+    p.add_argument("--gray", action="store_true", help="grayscale track (BT.601 luma, grayscale JPEG)")
+    p.add_argument("--subsampling", default="420", choices=["444", "422", "420"], help="colour track only")
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
+    p.add_argument("--quiet", action="store_true")
+
+
+def format_table(result: dict) -> str:
+    header = f"{'Q':>4} | {'JPEG PSNR':>9} {'PSNR':>7} {'gain':>6} | {'JPEG SSIM':>9} {'SSIM':>6} | "
+    header += f"{'JPEG PSNR-B':>11} {'PSNR-B':>7} {'gain':>6} | {'MP/s':>5}"
+    lines = [
+        f"model {result['model']} on {result['data']} ({result['images']} images, "
+        f"{'gray' if result['gray'] else 'color'})",
+        header,
+        "-" * len(header),
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"{r['quality']:>4} | {r['jpeg_psnr']:>9.2f} {r['psnr']:>7.2f} {r['psnr_gain']:>+6.2f} | "
+            f"{r['jpeg_ssim']:>9.4f} {r['ssim']:>6.4f} | {r['jpeg_psnrb']:>11.2f} {r['psnrb']:>7.2f} "
+            f"{r['psnrb_gain']:>+6.2f} | {r['megapixels_per_s']:>5.2f}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate(
+        args.data,
+        model=args.model,
+        qualities=args.quality,
+        gray=args.gray,
+        subsampling=args.subsampling,
+        max_images=args.max_images,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(format_table(result))
+    if args.json_path:
+        atomic_write_bytes(json.dumps(result, indent=2).encode(), args.json_path)
+    return 0

@@ -1,0 +1,50 @@
+"""``dejpeg models [--json]``: the registry with each model's size and measured scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dejpeg.models import count_params, create_model, get_entry, list_models
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """One JSON-serialisable record per registered name."""
+    records = []
+    for name in list_models():
+        entry = get_entry(name)
+        weights = entry.weights
+        records.append(
+            {
+                "name": name,
+                "default": entry.default,
+                "params": count_params(create_model(name, pretrained=False)),
+                "has_weights": weights is not None and weights.path.is_file(),
+                "quality": weights.quality if weights else None,
+                "color": weights.color if weights else None,
+                "reported": dict(weights.reported) if weights else {},
+                "train_data": weights.train_data if weights else None,
+                "paper": entry.paper,
+            }
+        )
+    return records
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("--json", action="store_true", help="machine-readable list")
+
+
+def run(args: argparse.Namespace) -> int:
+    records = describe_models()
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    for r in records:
+        mark = "*" if r["default"] else " "
+        weights = "weights" if r["has_weights"] else "no weights"
+        scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["reported"].items())
+        print(f"{mark} {r['name']:<28} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {scores}")
+    print("* = default model")
+    return 0

@@ -1,0 +1,39 @@
+"""``dejpeg restore INPUT... -o OUT [--model NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from dejpeg.api import load_model, restore as restore_file
+from dejpeg.cli._inputs import JPEG_SUFFIXES, expand_inputs, output_paths
+from dejpeg.imageio import save_image
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("restore", help="remove JPEG artifacts from files or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG files and/or directories of JPEGs")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or directory")
+    p.add_argument("--model", default=None, help="registry name (default: the default model)")
+    p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    files, many = expand_inputs(args.inputs, JPEG_SUFFIXES)
+    targets = output_paths(files, args.output, many, f".{args.format}")
+    model = load_model(args.model, args.device)
+    failures: list[tuple[str, str]] = []
+    for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
+        try:
+            save_image(restore_file(src, model, device=args.device), dst)
+        except Exception as err:  # a bad file must not stop the batch; it is reported below
+            failures.append((str(src), f"{type(err).__name__}: {err}"))
+    for name, why in failures:
+        print(f"failed: {name}: {why}", file=sys.stderr)
+    done = len(files) - len(failures)
+    print(f"restored {done} of {len(files)} image(s) -> {args.output}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,57 @@
+"""Image files in and out: folder listing, decoding any format to uint8, atomic writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+#: Formats written losslessly by output suffix; JPEG output is refused (it would re-add artifacts).
+LOSSLESS_SUFFIXES = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder``, sorted so that runs are reproducible."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"no images in {folder}")
+    return files
+
+
+def load_rgb_u8(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any image file Pillow reads."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(image_u8: np.ndarray, path: str | os.PathLike) -> None:
+    """Save losslessly in the format named by the suffix (PNG, BMP, TIFF, lossless WebP), atomically."""
+    path = Path(path)
+    fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unsupported output format {path.suffix!r}; use one of {sorted(LOSSLESS_SUFFIXES)}")
+    buf = io.BytesIO()
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    Image.fromarray(image_u8).save(buf, format=fmt, **options)
+    atomic_write_bytes(buf.getvalue(), path)

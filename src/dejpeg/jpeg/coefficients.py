@@ -1,0 +1,160 @@
+"""Lossless access to a JPEG's quantized DCT coefficients (through jpeglib/libjpeg).
+
+Layout facts (verified by tests, not assumed): jpeglib gives each component as
+``(rows_of_blocks, cols_of_blocks, 8, 8)`` int16 with row = vertical frequency, quantization
+tables in raster (not zigzag) order, and sampling factors as (vertical, horizontal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import jpeglib
+import numpy as np
+import torch
+
+from dejpeg.jpeg.codec import PathOrBytes
+from dejpeg.jpeg.dct import idct_8x8
+
+_SOI = b"\xff\xd8"
+# Colour spaces whose component 0 is luma and that libjpeg can write back unchanged.
+_SUPPORTED_SPACES = {"JCS_GRAYSCALE", "JCS_YCbCr"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class JpegCoefficients:
+    """Everything needed to decode or rewrite a baseline gray/YCbCr JPEG losslessly.
+
+    Arrays are made read-only so the "frozen" promise holds for their contents too.
+
+    Attributes:
+        components: per component (Y, or Y/Cb/Cr) int16 ``(rows_blocks, cols_blocks, 8, 8)``
+            quantized coefficients on the component's block grid, i.e. libjpeg's
+            ``ceil(component_size / 8)`` blocks per axis, with the partial edge blocks that
+            hold the encoder's padding. (Whole dummy blocks that only complete a 16-pixel
+            MCU are not kept: decoders discard them and libjpeg regenerates them on write.)
+        qtables: ``(num_components, 8, 8)`` int32, the table of each component, raster order.
+        sampling: per component ``(vertical, horizontal)`` sampling factors, e.g.
+            ``((2, 2), (1, 1), (1, 1))`` for 4:2:0.
+        height: image height in pixels.
+        width: image width in pixels.
+    """
+
+    components: tuple[np.ndarray, ...]
+    qtables: np.ndarray
+    sampling: tuple[tuple[int, int], ...]
+    height: int
+    width: int
+
+    def __post_init__(self) -> None:
+        components = tuple(np.asarray(c) for c in self.components)
+        qtables = np.asarray(self.qtables)
+        n = len(components)
+        if n not in (1, 3):
+            raise ValueError(f"expected 1 (gray) or 3 (YCbCr) components, got {n}")
+        if qtables.shape != (n, 8, 8) or len(self.sampling) != n:
+            raise ValueError(
+                f"{n} components need qtables of shape ({n}, 8, 8) and {n} sampling factors, "
+                f"got {qtables.shape} and {len(self.sampling)}"
+            )
+        for comp in components:
+            if comp.ndim != 4 or comp.shape[2:] != (8, 8) or comp.dtype != np.int16:
+                raise ValueError(f"components must be int16 (rows, cols, 8, 8), got {comp.dtype} {comp.shape}")
+        object.__setattr__(self, "components", tuple(_read_only(c) for c in components))
+        object.__setattr__(self, "qtables", _read_only(qtables.astype(np.int32)))
+        object.__setattr__(self, "sampling", tuple((int(v), int(h)) for v, h in self.sampling))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.setflags(write=False)
+    return array
+
+
+def _load_dct(path: str) -> jpeglib.DCTJPEG:
+    try:
+        jpeg = jpeglib.read_dct(path)
+        jpeg.load()
+    except OSError as error:  # libjpeg reports corrupt files as OSError
+        raise ValueError(f"could not read JPEG coefficients: {error}") from error
+    return jpeg
+
+
+def read_coefficients(source: PathOrBytes) -> JpegCoefficients:
+    """Quantized DCT coefficients, tables and geometry of a JPEG file (path or bytes).
+
+    Raises:
+        ValueError: not a JPEG, corrupt, or not 1-component gray / 3-component YCbCr.
+    """
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    if not data.startswith(_SOI):
+        raise ValueError("not a JPEG file (no SOI marker)")
+    with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
+        path = os.path.join(tmp, "in.jpg")
+        with open(path, "wb") as f:
+            f.write(data)
+        jpeg = _load_dct(path)
+    if jpeg.jpeg_color_space.name not in _SUPPORTED_SPACES:
+        raise ValueError(f"unsupported JPEG colour space {jpeg.jpeg_color_space.name}; need gray or YCbCr")
+    planes = [jpeg.Y] if jpeg.num_components == 1 else [jpeg.Y, jpeg.Cb, jpeg.Cr]
+    return JpegCoefficients(
+        components=tuple(np.asarray(p, dtype=np.int16) for p in planes),
+        qtables=np.stack([jpeg.get_component_qt(i) for i in range(len(planes))]).astype(np.int32),
+        sampling=tuple((int(v), int(h)) for v, h in np.asarray(jpeg.samp_factor)[: len(planes)]),
+        height=int(jpeg.height),
+        width=int(jpeg.width),
+    )
+
+
+def write_coefficients(coeffs: JpegCoefficients, path: str | os.PathLike | None = None) -> bytes:
+    """Write a baseline JPEG holding exactly ``coeffs`` (no requantization); returns its bytes.
+
+    Components sharing a table get one table slot (luma 0, chroma 1 as usual). The file is
+    also written to ``path`` when given.
+    """
+    n = len(coeffs.components)
+    slots: list[np.ndarray] = []
+    assignment = []
+    for table in coeffs.qtables:
+        match = next((i for i, s in enumerate(slots) if np.array_equal(s, table)), None)
+        if match is None:
+            slots.append(table)
+            match = len(slots) - 1
+        assignment.append(match)
+    jpeg = jpeglib.from_dct(
+        Y=np.array(coeffs.components[0]),
+        Cb=np.array(coeffs.components[1]) if n == 3 else None,
+        Cr=np.array(coeffs.components[2]) if n == 3 else None,
+        qt=np.stack(slots).astype(np.uint16),
+        quant_tbl_no=np.array(assignment),
+    )
+    # from_dct infers size from the block grid; restore the true size and sampling.
+    jpeg.height, jpeg.width = coeffs.height, coeffs.width
+    jpeg.samp_factor = np.array(coeffs.sampling, dtype=np.int32)
+    with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
+        out = os.path.join(tmp, "out.jpg")
+        try:
+            jpeg.write_dct(out)
+        except OSError as error:
+            raise ValueError(f"libjpeg could not write these coefficients: {error}") from error
+        data = Path(out).read_bytes()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def decode_luma_from_coefficients(coeffs: JpegCoefficients) -> np.ndarray:
+    """The luma plane as a decoder produces it before rounding: dequantize, IDCT, +128, crop.
+
+    Returns:
+        (height, width) float64 in [0, 255] (clipped like libjpeg's range limit, not rounded).
+    """
+    luma = torch.from_numpy(coeffs.components[0].astype(np.float64))
+    table = torch.from_numpy(coeffs.qtables[0].astype(np.float64))
+    pixels = idct_8x8(luma * table) + 128.0  # (rows, cols, 8, 8)
+    rows, cols = luma.shape[:2]
+    plane = pixels.permute(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+    return plane[: coeffs.height, : coeffs.width].clamp(0.0, 255.0).numpy()

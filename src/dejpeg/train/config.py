@@ -1,0 +1,93 @@
+"""Training configuration: a frozen dataclass read from a YAML or TOML file."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dejpeg.train.data import PatchConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; saved beside its checkpoints so any run can be reproduced."""
+
+    model: str
+    data: PatchConfig
+    out_dir: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    steps: int = 10_000
+    lr: float = 2e-4
+    lr_min: float = 1e-6
+    schedule: str = "cosine"  # "cosine" | "step"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    warmup: int = 200
+    loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
+    grad_clip: float = 0.0
+    seed: int = 0
+    workers: int = 1
+    threads: int = 0  # torch intra-op threads per process; 0 keeps torch's default
+    log_every: int = 50
+    checkpoint_every: int = 500
+    val_every: int = 2000
+    val_folder: str = ""
+    val_qualities: tuple[int, ...] = (10, 30)
+    val_images: int = 8
+    val_gray: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "step"):
+            raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Build a config; unknown keys are errors, lists become tuples. ``raw`` is not modified."""
+    raw = copy.deepcopy(raw)
+    data = raw.pop("data", None)
+    if not isinstance(data, dict):
+        raise ValueError("config needs a 'data' section")
+    for section, cls in (("data", PatchConfig), ("train", TrainConfig)):
+        values = data if section == "data" else raw
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown {section} keys: {sorted(unknown)}")
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(value)
+            elif isinstance(defaults[key], float) and isinstance(value, (int, str)):
+                # YAML 1.1 reads "1e-06" (no dot) as a string; numbers are numbers here.
+                try:
+                    values[key] = float(value)
+                except ValueError:
+                    raise ValueError(f"{section} key {key!r} must be a number, got {value!r}") from None
+    return TrainConfig(data=PatchConfig(**data), **raw)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a ``.yaml``/``.yml`` or ``.toml`` config; ``overrides`` replace top-level keys."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        raw = yaml.safe_load(text)
+    elif path.suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+
+        raw = tomllib.loads(text)
+    else:
+        raise ValueError(f"config must be .yaml, .yml or .toml, got {path.name}")
+    raw.update(overrides or {})
+    return config_from_dict(raw)

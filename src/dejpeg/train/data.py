@@ -1,0 +1,144 @@
+"""Random JPEG-damaged training patches, generated on the fly in background workers.
+
+Every batch is a pure function of ``(seed, rank, batch_index)``, so a run resumed from a checkpoint
+sees exactly the batches it would have seen, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from dejpeg.imageio import list_images, load_rgb_u8
+from dejpeg.jpeg import decode, encode, read_qtables, rgb_to_y_bt601_u8
+from dejpeg.jpeg.transforms import double_compress
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """What the training patches look like.
+
+    quality: a fixed quality, or ``[low, high]`` sampled as ``low + (high - low) * u**quality_power``
+        (power > 1 favours low qualities, where the damage and the gains are).
+    gray_prob: share of batches that are grayscale JPEGs of the MATLAB-style luma (the evaluation
+        convention); the rest are RGB JPEGs with a subsampling drawn from ``subsampling``.
+    double_prob: share of patches compressed twice (second quality drawn the same way, grid shifted
+        by a random offset when ``double_shift``).
+    """
+
+    folder: str
+    patch_size: int = 128
+    batch_size: int = 16
+    quality: int | tuple[int, int] = (5, 95)
+    quality_power: float = 1.0
+    gray_prob: float = 0.5
+    subsampling: tuple[str, ...] = ("420",)
+    double_prob: float = 0.0
+    double_shift: bool = True
+    augment: bool = True
+
+
+class JpegPatchStream(IterableDataset):
+    """Endless stream of batches ``{"input", "target", "qtables"}`` from a folder of images.
+
+    input/target: (B, C, P, P) float in [0, 1], C = 1 for gray batches, 3 for RGB;
+    qtables: (B, 2, 8, 8) float, the tables of the (last) compression, luma table repeated for gray.
+    """
+
+    def __init__(self, cfg: PatchConfig, seed: int = 0, rank: int = 0, start_batch: int = 0) -> None:
+        super().__init__()
+        if cfg.patch_size % 16:
+            raise ValueError(f"patch_size must be a multiple of 16 (the 4:2:0 MCU), got {cfg.patch_size}")
+        self.cfg = cfg
+        self.seed = seed
+        self.rank = rank
+        self.start_batch = start_batch
+        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder)]
+        small = [im.shape for im in self.images if min(im.shape[:2]) < cfg.patch_size]
+        if small:
+            raise ValueError(f"{len(small)} images are smaller than patch_size {cfg.patch_size}")
+
+    def _quality(self, rng: np.random.Generator) -> int:
+        q = self.cfg.quality
+        if isinstance(q, int):
+            return q
+        low, high = q
+        return int(round(low + (high - low) * rng.random() ** self.cfg.quality_power))
+
+    def _crop(self, rng: np.random.Generator) -> np.ndarray:
+        image = self.images[rng.integers(len(self.images))]
+        p = self.cfg.patch_size
+        # Offsets on the 16-pixel grid keep the source's own JPEG grid aligned with ours.
+        y = 16 * rng.integers((image.shape[0] - p) // 16 + 1)
+        x = 16 * rng.integers((image.shape[1] - p) // 16 + 1)
+        patch = image[y : y + p, x : x + p]
+        if self.cfg.augment:
+            patch = np.rot90(patch, k=int(rng.integers(4)))
+            if rng.random() < 0.5:
+                patch = patch[:, ::-1]
+        return np.ascontiguousarray(patch)
+
+    def _sample(self, rng: np.random.Generator, gray: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        clean = self._crop(rng)
+        if gray:
+            clean = rgb_to_y_bt601_u8(clean)
+        subsampling = str(rng.choice(self.cfg.subsampling))
+        if rng.random() < self.cfg.double_prob:
+            p = self.cfg.patch_size
+            shift = (int(rng.integers(8)), int(rng.integers(8))) if self.cfg.double_shift else (0, 0)
+            first = self._quality(rng)
+            damaged, data = double_compress(clean, first, self._quality(rng), shift=shift, subsampling=subsampling)
+            # The second pass may drop the shifted rows/columns; train on the common top-left region.
+            h, w = damaged.shape[:2]
+            clean = clean[shift[0] : shift[0] + h, shift[1] : shift[1] + w]
+            if (h, w) != (p, p):
+                damaged, clean = _pad_to(damaged, p), _pad_to(clean, p)
+        else:
+            data = encode(clean, quality=self._quality(rng), subsampling=subsampling)
+            damaged = decode(data)
+        tables = read_qtables(data)
+        if tables.shape[0] == 1:
+            tables = np.concatenate([tables, tables])
+        return damaged, clean, tables[:2]
+
+    def make_batch(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.rank, index])
+        gray = bool(rng.random() < self.cfg.gray_prob)
+        samples = [self._sample(rng, gray) for _ in range(self.cfg.batch_size)]
+        damaged, clean, tables = (np.stack(s) for s in zip(*samples))
+        if gray:
+            damaged, clean = damaged[..., None], clean[..., None]
+        to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # noqa: E731
+        return {
+            "input": to_tensor(damaged),
+            "target": to_tensor(clean),
+            "qtables": torch.from_numpy(tables).float(),
+        }
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        # DataLoader takes batches from workers round-robin, so this yields start, start+1, ... in order.
+        index = self.start_batch + worker
+        while True:
+            yield self.make_batch(index)
+            index += workers
+
+
+def _pad_to(image: np.ndarray, size: int) -> np.ndarray:
+    pad = [(0, size - image.shape[0]), (0, size - image.shape[1])] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, mode="edge")
+
+
+def patch_loader(stream: JpegPatchStream, workers: int) -> DataLoader:
+    """Background workers prepare whole batches so the training step never waits on JPEG coding."""
+    return DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+    )

@@ -1,0 +1,192 @@
+"""One training loop for every registered model: ``fit(cfg) -> History``.
+
+Single process, or data-parallel under ``torchrun`` (gloo on CPU, nccl on GPU): each rank draws its
+own batches, gradients are averaged by DDP, rank 0 logs, validates and writes checkpoints.
+Checkpoints hold model, optimizer, scheduler and step; batches are a pure function of the step, so a
+resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from dejpeg.models import create_model
+from dejpeg.train.config import TrainConfig
+from dejpeg.train.data import JpegPatchStream, patch_loader
+from dejpeg.train.losses import make_loss
+
+CHECKPOINT = "last.pt"
+FINAL_WEIGHTS = "final.safetensors"
+LOG = "log.jsonl"
+
+
+@dataclass
+class History:
+    """What a run did: one record per log interval and per validation."""
+
+    train: list[dict[str, Any]] = field(default_factory=list)
+    val: list[dict[str, Any]] = field(default_factory=list)
+    steps_done: int = 0
+    weights: str = ""
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up, then cosine to ``lr_min`` or step decay."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(step >= m for m in cfg.milestones)
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    floor = cfg.lr_min / cfg.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _init_distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device("cpu")
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    rank = dist.get_rank()
+    if backend == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Mean PSNR gain over JPEG on the first ``val_images`` of ``val_folder``, by ``dejpeg.evaluate``."""
+    from dejpeg.api import evaluate  # api imports train-free modules only; kept local to avoid a cycle
+
+    result = evaluate(
+        cfg.val_folder,
+        model=model,
+        qualities=cfg.val_qualities,
+        gray=cfg.val_gray,
+        max_images=cfg.val_images,
+        device=device,
+        progress=False,
+    )
+    return {f"q{row['quality']}_{key}": row[key] for row in result["rows"] for key in ("psnr_gain", "ssim_gain")}
+
+
+def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: int | None = None) -> History:
+    """Train ``cfg.model`` for ``cfg.steps`` steps, resuming from ``out_dir/last.pt`` if present.
+
+    ``stop_at`` ends this invocation early after that step (checkpoint written, schedule untouched),
+    for runs split over several sessions; final weights are written only when ``cfg.steps`` is reached.
+    """
+    rank, world, device = _init_distributed()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = create_model(cfg.model, pretrained=False, **cfg.model_kwargs).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    history = History()
+    start = 0
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = int(state["step"])
+    # Gray batches leave the colour branch of some models unused: DDP must allow that.
+    train_model: nn.Module = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    loss_fn = make_loss(cfg.loss)
+    stream = JpegPatchStream(cfg.data, seed=cfg.seed, rank=rank, start_batch=start)
+    batches = iter(patch_loader(stream, cfg.workers))
+    log_file = open(out / LOG, "a") if rank == 0 else None
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc="train", unit="step")
+    window_start, window_patches = time.perf_counter(), 0
+    end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+    try:
+        for step in range(start, end):
+            batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+            train_model.train()
+            pred = train_model(batch["input"], batch["qtables"])
+            loss, terms = loss_fn(pred, batch["target"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            window_patches += batch["input"].shape[0] * world
+            done = step + 1
+            bar.update(1)
+            if rank != 0:
+                continue
+            if done % cfg.log_every == 0 or done == end:
+                elapsed = time.perf_counter() - window_start
+                record = {
+                    "step": done,
+                    "loss": float(loss.detach()),
+                    **terms,
+                    "lr": scheduler.get_last_lr()[0],
+                    "patches_per_s": window_patches / elapsed,
+                    "time": time.time(),
+                }
+                history.train.append(record)
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                bar.set_postfix(loss=f"{record['loss']:.4f}", pps=f"{record['patches_per_s']:.1f}")
+                window_start, window_patches = time.perf_counter(), 0
+            if cfg.val_folder and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.steps):
+                record = {"step": done, **validate(model, cfg, device), "time": time.time()}
+                history.val.append(record)
+                log_file.write(json.dumps({"val": record}) + "\n")
+                log_file.flush()
+            if done % cfg.checkpoint_every == 0 or done == end:
+                _atomic_torch_save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "step": done,
+                    },
+                    ckpt_path,
+                )
+        history.steps_done = max(start, end)
+        if rank == 0 and history.steps_done == cfg.steps:
+            final = out / FINAL_WEIGHTS
+            _atomic_safetensors(model.state_dict(), final, {"model": cfg.model, "steps": str(cfg.steps)})
+            history.weights = str(final)
+    finally:
+        bar.close()
+        if log_file:
+            log_file.close()
+        if world > 1:
+            dist.destroy_process_group()
+    return history

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from dejpeg.jpeg import ijg_qtables
+from dejpeg.models import (
+    DejpegNet,
+    RestorationModel,
+    create_model,
+    default_model_name,
+    get_entry,
+    list_models,
+    register_model,
+)
+from dejpeg.models._registry import sha256_file
+
+TINY = {"dejpeg_net": {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}}
+
+
+def _tables(batch: int, quality: int = 20) -> torch.Tensor:
+    return torch.from_numpy(ijg_qtables(quality)).float().expand(batch, 2, 8, 8)
+
+
+def _arch(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_duplicate_and_bad_names_are_rejected():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("dejpeg_net", DejpegNet)
+    with pytest.raises(ValueError, match="lowercase"):
+        register_model("Dejpeg-Net", DejpegNet)
+
+
+def test_unknown_model_and_missing_weights_raise():
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("no_such_model")
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        create_model("dejpeg_net", pretrained=True)
+
+
+def test_create_model_returns_exact_class():
+    assert type(create_model("dejpeg_net", pretrained=False)) is DejpegNet
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if "." not in n])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_forward_backward_no_nan(name, channels):
+    torch.manual_seed(0)
+    model = create_model(name, pretrained=False, **TINY.get(name, {}))
+    assert isinstance(model, RestorationModel)
+    if model.channels == "gray" and channels == 3:
+        pytest.skip("gray-only model")
+    x = torch.rand(2, channels, 32, 48, requires_grad=True)
+    out = model(x, _tables(2))
+    assert out.shape == x.shape
+    out.square().mean().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_untrained_dejpeg_net_is_identity():
+    # Zero-initialised exits: training starts from "return the input", never from noise.
+    model = create_model("dejpeg_net", pretrained=False, **TINY["dejpeg_net"])
+    for c in (1, 3):
+        x = torch.rand(1, c, 16, 24)
+        torch.testing.assert_close(model(x, _tables(1)), x, atol=1e-5, rtol=0)
+
+
+def test_dejpeg_net_uses_the_tables():
+    torch.manual_seed(0)
+    model = create_model("dejpeg_net", pretrained=False, **TINY["dejpeg_net"])
+    for p in model.parameters():  # leave the identity start so the condition matters
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.rand(1, 1, 16, 16)
+    assert not torch.allclose(model(x, _tables(1, 10)), model(x, _tables(1, 90)))
+
+
+@pytest.mark.parametrize("name", list_models(pretrained=True))
+def test_pretrained_weights_load_and_match_checksum(name):
+    entry = get_entry(name)
+    assert sha256_file(entry.weights.path) == entry.weights.sha256
+    model = create_model(name, pretrained=True)
+    assert not model.training
+
+
+def test_one_default_with_weights():
+    name = default_model_name()
+    assert get_entry(name).weights is not None

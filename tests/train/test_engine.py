@@ -1,0 +1,126 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from dejpeg.train import fit
+from dejpeg.train.config import config_from_dict, load_config
+from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS, lr_factor
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
+
+
+def _config(folder: Path, out: Path, **overrides):
+    raw = {
+        "model": "dejpeg_net",
+        "model_kwargs": TINY,
+        "out_dir": str(out),
+        "steps": 6,
+        "lr": 1e-3,
+        "warmup": 2,
+        "loss": {"l1": 1.0, "ssim": 0.1},
+        "workers": 0,
+        "log_every": 2,
+        "checkpoint_every": 3,
+        "val_every": 0,
+        "data": {"folder": str(folder), "patch_size": 32, "batch_size": 2, "quality": [10, 50]},
+    }
+    raw.update(overrides)
+    return config_from_dict(raw)
+
+
+def test_lr_schedules():
+    cfg = _config(Path("x"), Path("y"), steps=100, warmup=10, lr=1.0, lr_min=0.0)
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(55, cfg) == pytest.approx(0.5)
+    assert lr_factor(100, cfg) == pytest.approx(0.0, abs=1e-12)
+    step = _config(Path("x"), Path("y"), schedule="step", milestones=[20, 40], gamma=0.1, warmup=0)
+    assert [lr_factor(s, step) for s in (0, 20, 45)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+def test_config_rejects_unknown_keys_and_does_not_mutate(tmp_path):
+    raw = {"model": "dejpeg_net", "out_dir": "o", "data": {"folder": "f", "patch_size": 32}}
+    with pytest.raises(ValueError, match="unknown train keys"):
+        config_from_dict({**raw, "lr_typo": 1})
+    with pytest.raises(ValueError, match="unknown data keys"):
+        config_from_dict({**raw, "data": {"folder": "f", "size": 3}})
+    before = json.dumps(raw, sort_keys=True)
+    config_from_dict(raw)
+    assert json.dumps(raw, sort_keys=True) == before
+
+
+def test_numbers_written_as_yaml_strings_are_read_as_numbers():
+    raw = {"model": "dejpeg_net", "out_dir": "o", "lr_min": "1e-06", "data": {"folder": "f"}}
+    assert config_from_dict(raw).lr_min == 1e-6
+    with pytest.raises(ValueError, match="must be a number"):
+        config_from_dict({**raw, "lr": "fast"})
+
+
+def test_shipped_configs_load():
+    for path in (REPO / "configs").glob("*.yaml"):
+        cfg = load_config(path)
+        assert cfg.steps > 0 and cfg.model
+
+
+def test_training_reduces_loss_and_writes_outputs(image_folder, tmp_path):
+    cfg = _config(image_folder, tmp_path / "run", steps=30, log_every=5, checkpoint_every=10)
+    history = fit(cfg, progress=False)
+    losses = [r["loss"] for r in history.train]
+    assert len(losses) == 6 and all(r["patches_per_s"] > 0 for r in history.train)
+    assert min(losses[-3:]) < losses[0]
+    out = tmp_path / "run"
+    assert (out / CHECKPOINT).is_file() and (out / FINAL_WEIGHTS).is_file()
+    assert set(load_file(str(out / FINAL_WEIGHTS))) == set(torch.load(out / CHECKPOINT, weights_only=True)["model"])
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [5, 10, 15, 20, 25, 30]
+
+
+def test_resume_reproduces_an_uninterrupted_run(image_folder, tmp_path):
+    straight = fit(_config(image_folder, tmp_path / "a"), progress=False)
+    # Interrupted after the step-3 checkpoint, then resumed to step 6.
+    first = fit(_config(image_folder, tmp_path / "b"), progress=False, stop_at=3)
+    assert first.steps_done == 3 and not first.weights
+    resumed = fit(_config(image_folder, tmp_path / "b"), progress=False)
+    a = load_file(str(tmp_path / "a" / FINAL_WEIGHTS))
+    b = load_file(str(tmp_path / "b" / FINAL_WEIGHTS))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert resumed.train[-1]["loss"] == straight.train[-1]["loss"]
+
+
+def test_validation_runs_through_evaluate(image_folder, tmp_path):
+    cfg = _config(image_folder, tmp_path / "v", steps=2, val_every=2, val_folder=str(image_folder),
+                  val_qualities=[10], val_images=2)
+    history = fit(cfg, progress=False)
+    assert set(history.val[-1]) >= {"step", "q10_psnr_gain", "q10_ssim_gain"}
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_and_write_once(image_folder, tmp_path):
+    config = tmp_path / "cfg.yaml"
+    cfg = _config(image_folder, tmp_path / "ddp", steps=4, checkpoint_every=4)
+    raw = cfg.to_dict()
+    config.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "dejpeg.cli", "train", str(config), "--quiet"]
+    proc = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_file(str(tmp_path / "ddp" / FINAL_WEIGHTS))
+    ckpt = torch.load(tmp_path / "ddp" / CHECKPOINT, weights_only=True)
+    assert ckpt["step"] == 4
+    # DDP keeps replicas identical; rank 0's final weights equal its checkpoint.
+    for key, value in state.items():
+        torch.testing.assert_close(value, ckpt["model"][key], rtol=0, atol=0)
+    # Averaged gradients from two ranks differ from a single-process run on rank 0's data alone.
+    single = fit(_config(image_folder, tmp_path / "one", steps=4, checkpoint_every=4), progress=False)
+    one = load_file(single.weights)
+    assert any(not torch.equal(one[k], state[k]) for k in one)
