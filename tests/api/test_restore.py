@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+import dejpeg
+from dejpeg.api import _run_tiled, evaluate, load_model, restore, restore_array
+from dejpeg.jpeg import encode, ijg_qtables, read_qtables
+from dejpeg.metrics import image_metrics
+
+
+def test_restore_file_bytes_and_array_agree(natural_image, tmp_path):
+    image = natural_image(48, 72)
+    data = encode(image, quality=15)
+    path = tmp_path / "x.jpg"
+    path.write_bytes(data)
+    from_path = restore(path)
+    from_bytes = restore(data)
+    from_array = restore(dejpeg.jpeg.decode(data), qtables=read_qtables(data))
+    from_quality = restore(dejpeg.jpeg.decode(data), quality=15)
+    assert from_path.shape == image.shape and from_path.dtype == np.uint8
+    for other in (from_bytes, from_array, from_quality):
+        np.testing.assert_array_equal(from_path, other)
+
+
+def test_gray_in_gray_out(natural_image):
+    gray = natural_image(40, 56, channels=1)
+    restored = restore(encode(gray, quality=20))
+    assert restored.shape == gray.shape and restored.dtype == np.uint8
+
+
+def test_array_without_tables_is_an_error(natural_image):
+    with pytest.raises(ValueError, match="quantization tables"):
+        restore(natural_image(16, 16))
+    with pytest.raises(ValueError, match="read from the file"):
+        restore(encode(natural_image(16, 16), quality=50), quality=50)
+
+
+def test_restoration_improves_a_low_quality_jpeg(natural_image):
+    image = natural_image(96, 128, seed=5)
+    data = encode(image, quality=10)
+    before = image_metrics(dejpeg.jpeg.decode(data), image)["psnr"]
+    after = image_metrics(restore(data), image)["psnr"]
+    assert after > before + 0.3
+
+
+def test_tiling_matches_whole_image_processing():
+    # Receptive radius: luma then chroma, 8 convs at 1/8 resolution + 7 px within a block = 71 px < 80.
+    torch.manual_seed(0)
+    model = dejpeg.models.create_model(
+        "dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1
+    ).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    image = torch.rand(1, 3, 200, 264)
+    tables = torch.from_numpy(ijg_qtables(20)).float()[None]
+    with torch.no_grad():
+        whole = model(image, tables)
+        tiled = _run_tiled(model, image, tables, tile=64, overlap=80)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_sizes_not_multiple_of_8_keep_their_shape(natural_image):
+    image = natural_image(37, 53)
+    out = restore_array(dejpeg.jpeg.decode(encode(image, quality=30)), ijg_qtables(30))
+    assert out.shape == (37, 53, 3)
+
+
+def test_evaluate_reports_gains_per_quality(image_folder):
+    result = evaluate(image_folder, qualities=[10, 50], gray=True, max_images=3, progress=False)
+    assert result["images"] == 3 and [r["quality"] for r in result["rows"]] == [10, 50]
+    row = result["rows"][0]
+    assert row["psnr_gain"] == pytest.approx(row["psnr"] - row["jpeg_psnr"])
+    assert row["jpeg_psnr"] < result["rows"][1]["jpeg_psnr"]
+    assert row["megapixels_per_s"] > 0
+
+
+def test_load_model_default_is_eval_mode():
+    assert not load_model().training
