@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from dejpeg.imageio import list_images, load_rgb_u8
 from dejpeg.jpeg import (
+    pad_to_multiple,
     decode,
     encode,
     ijg_qtables,
@@ -55,12 +55,8 @@ def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
 
 def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor) -> Tensor:
     """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop."""
-    multiple = getattr(model, "size_multiple", 8)
-    h, w = image.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_h or pad_w:
-        image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-    return model(image, qtables)[..., :h, :w]
+    padded, (h, w) = pad_to_multiple(image, getattr(model, "size_multiple", 8))
+    return model(padded, qtables)[..., :h, :w]
 
 
 def _run_tiled(model: nn.Module, image: Tensor, qtables: Tensor, tile: int, overlap: int) -> Tensor:

@@ -64,10 +64,15 @@ def test_bef_measured_on_input_only() -> None:
     assert psnrb(smooth, blocky).item() == psnr(smooth, blocky).item() > psnrb(blocky, smooth).item()
 
 
-def test_not_above_psnr_on_random_images() -> None:
+def test_below_psnr_when_blocky() -> None:
+    """BEF >= 0, so gray PSNR-B <= PSNR; strictly below with block-wise offsets."""
     gen = torch.Generator().manual_seed(0)
-    out, ref = torch.rand(2, 8, 3, 24, 40, generator=gen, dtype=torch.float64)
-    assert (psnrb(out, ref) <= psnr(out, ref)).all()
+    ref = 0.3 + 0.05 * torch.rand(8, 1, 24, 40, generator=gen, dtype=torch.float64)
+    offsets = torch.rand(8, 1, 3, 5, generator=gen, dtype=torch.float64)
+    blocks = offsets.repeat_interleave(8, dim=-2).repeat_interleave(8, dim=-1)
+    out = ref + 0.2 * blocks + 0.05 * torch.rand(8, 1, 24, 40, generator=gen, dtype=torch.float64)
+    assert (blocking_effect_factor(out) > 0).all()
+    assert (psnrb(out, ref) < psnr(out, ref)).all()
 
 
 def test_jpeg_blocking_lowers_psnrb() -> None:
@@ -80,6 +85,13 @@ def test_jpeg_blocking_lowers_psnrb() -> None:
 
 
 def test_color_is_mean_of_channel_db() -> None:
+    """Unlike PSNR (MSE pooled over channels), so colour PSNR-B may exceed colour PSNR."""
+    out = torch.zeros(1, 3, 16, 16, dtype=torch.float64)
+    ref = out.clone()
+    ref += torch.tensor([0.5, 0.01, 0.01], dtype=torch.float64).view(1, 3, 1, 1)  # no blocking
+    expected = (10 * math.log10(1 / 0.25) + 2 * 10 * math.log10(1 / 0.0001)) / 3
+    assert psnrb(out, ref).item() == pytest.approx(expected, abs=1e-12)
+    assert psnrb(out, ref).item() > psnr(out, ref).item() + 10
     gen = torch.Generator().manual_seed(1)
     out, ref = torch.rand(2, 2, 3, 16, 24, generator=gen, dtype=torch.float64)
     per_channel = torch.stack([psnrb(out[:, c : c + 1], ref[:, c : c + 1]) for c in range(3)], dim=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dejpeg.cli import compress, evaluate, info, models, restore, train
+from dejpeg.cli import compress, evaluate, info, models, restore, study, train
 
 COMMANDS = {
     "restore": restore,
@@ -14,6 +14,7 @@ COMMANDS = {
     "info": info,
     "models": models,
     "train": train,
+    "study": study,
 }
 
 

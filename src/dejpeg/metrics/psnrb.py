@@ -28,7 +28,8 @@ def blocking_effect_factor(image: Tensor, block_size: int = BLOCK_SIZE) -> Tenso
     """
     height, width = image.shape[-2:]
     if height < 2 * block_size or width < 2 * block_size:
-        raise ValueError(f"psnrb: images must be at least {2 * block_size}x{2 * block_size} (two blocks), got {height}x{width}")
+        side = 2 * block_size
+        raise ValueError(f"psnrb: images must be at least {side}x{side} (two blocks), got {height}x{width}")
     x = image.double()
     diff_h = (x[..., :, 1:] - x[..., :, :-1]).square()  # column pair (j, j+1) at index j
     diff_v = (x[..., 1:, :] - x[..., :-1, :]).square()
@@ -46,12 +47,14 @@ def psnrb(input: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     """PSNR-B in dB of each image (Yim & Bovik 2011), block size 8.
 
     ``PSNR-B = 10 log10(R^2 / (MSE + BEF(input)))``: the blocking effect factor is measured on the
-    restored (test) image only, so the arguments are not interchangeable. PSNR-B <= PSNR, with
-    equality when the input shows no excess difference across the 8x8 grid (BEF = 0). Hence
-    PSNR-B is finite for identical images whose content happens to be blocky.
+    restored (test) image only, so the arguments are not interchangeable. For gray images
+    PSNR-B <= PSNR, with equality when the input shows no excess difference across the 8x8 grid
+    (BEF = 0); PSNR-B is finite for identical images whose content happens to be blocky.
 
     Colour: PSNR-B of each channel separately, then the mean of the dB values over channels, as in
     the common implementations (Ehrlich et al.'s QGAC ``psnrb.py``, KAIR ``calculate_psnrb``).
+    Since :func:`psnr` pools the MSE over channels instead, colour PSNR-B can exceed colour PSNR
+    (and is +inf as soon as one channel is exact); compare it only with other PSNR-B values.
     The block grid is anchored at the top-left pixel (JPEG's); for the pair counts on sides that
     are not multiples of 8 see :func:`blocking_effect_factor`. Computed and returned in float64.
 

@@ -30,13 +30,16 @@ def _band_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def _filter_last(x: Tensor, band: Tensor) -> Tensor:
-    """Valid Gaussian filtering along the last axis, as matrix products on overlapping tiles.
+    """Valid Gaussian filtering along the last axis, as one matrix product on overlapping tiles.
 
     About 3x faster than a grouped float64 ``conv2d`` on CPU (which has no fast float64 path).
+    The tiles are copied into one 2-D matrix on purpose: a batched product over the strided view
+    runs one small GEMM per row and slows down 20x when the CPU is shared.
     """
     n = x.shape[-1] - WINDOW_SIZE + 1
     tiles = F.pad(x, (0, -n % _TILE)).unfold(-1, _TILE + WINDOW_SIZE - 1, _TILE)
-    return (tiles @ band).flatten(-2)[..., :n]
+    out = tiles.reshape(-1, _TILE + WINDOW_SIZE - 1) @ band
+    return out.view(*tiles.shape[:-1], _TILE).flatten(-2)[..., :n]
 
 
 def _filter_valid(x: Tensor) -> Tensor:

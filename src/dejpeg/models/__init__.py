@@ -1,6 +1,6 @@
 """Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
 
-from dejpeg.models import dejpeg_net
+from dejpeg.models import dejpeg_net, unet
 from dejpeg.models._base import RestorationModel
 from dejpeg.models._registry import (
     Weights,
@@ -12,11 +12,14 @@ from dejpeg.models._registry import (
     register_model,
 )
 from dejpeg.models.dejpeg_net import DejpegNet
+from dejpeg.models.unet import UNet
 
 __all__ = [
     "dejpeg_net",
+    "unet",
     "RestorationModel",
     "DejpegNet",
+    "UNet",
     "Weights",
     "count_params",
     "create_model",

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
 from dejpeg.models._base import RestorationModel
-from dejpeg.models._registry import register_model
+from dejpeg.models._registry import Weights, register_model
 
 BLOCK = 8
 
@@ -65,7 +65,7 @@ class BlockStage(nn.Module):
         film = self.film(cond).chunk(2 * len(self.body), dim=1)
         for i, block in enumerate(self.body):
             h = block(h, film[2 * i], film[2 * i + 1])
-        return x + F.pixel_shuffle(self.exit(F.relu(h)), BLOCK)
+        return x + F.pixel_shuffle(self.exit(h), BLOCK)
 
 
 class DejpegNet(RestorationModel):
@@ -100,3 +100,18 @@ class DejpegNet(RestorationModel):
 
 
 register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")
+register_model(
+    "dejpeg_net.blind_bsds300",
+    DejpegNet,
+    weights=Weights(
+        file="dejpeg_net.blind_bsds300.safetensors",
+        sha256="74c249b50eb5d2200814eba825ece9f9497d548118265775a2de77759ea3907a",
+        train_data="BSDS500 train+val (300 photos), random quality 5..95, gray and RGB (4:2:0/4:2:2/4:4:4), 10% double JPEG",
+        train_cmd="dejpeg train configs/dejpeg_net_blind.yaml && python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300",
+        steps=250,
+        wall_h=0.07,
+        notes="INTERIM checkpoint while the full run trains",
+    ),
+    default=True,
+    paper="dejpeg (this project)",
+)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dejpeg.imageio import list_images, load_rgb_u8
+from dejpeg.imageio import IMAGE_SUFFIXES, list_images, load_rgb_u8
 from dejpeg.jpeg import decode, encode, read_qtables, rgb_to_y_bt601_u8
 from dejpeg.jpeg.transforms import double_compress
 
@@ -27,6 +28,11 @@ class PatchConfig:
         convention); the rest are RGB JPEGs with a subsampling drawn from ``subsampling``.
     double_prob: share of patches compressed twice (second quality drawn the same way, grid shifted
         by a random offset when ``double_shift``).
+    recursive: also take the images of sub-folders (e.g. an ImageFolder ``train/<class>/`` tree).
+    target: ``"clean"`` (supervised: the original patch) or ``"jpeg"`` (Noise2Noise, Lehtinen et al.
+        2018: an independently compressed copy of it, so no clean image is ever a target). The copy is
+        compressed at ``target_quality`` (None: drawn like ``quality``) and, with ``target_shift``, on
+        a JPEG grid shifted by a random 1..7 pixels, so that its artifacts do not repeat the input's.
     """
 
     folder: str
@@ -39,6 +45,20 @@ class PatchConfig:
     double_prob: float = 0.0
     double_shift: bool = True
     augment: bool = True
+    recursive: bool = False
+    target: str = "clean"
+    target_quality: int | tuple[int, int] | None = None
+    target_shift: bool = True
+
+    def __post_init__(self) -> None:
+        if self.target not in ("clean", "jpeg"):
+            raise ValueError(f"target must be 'clean' or 'jpeg', got {self.target!r}")
+        same = self.target_quality is None or self.target_quality == self.quality
+        if self.target == "jpeg" and not self.target_shift and same and isinstance(self.quality, int):
+            raise ValueError(
+                "a Noise2Noise target at the input's fixed quality and grid equals the input: "
+                "set target_quality to another quality, or target_shift: true"
+            )
 
 
 class JpegPatchStream(IterableDataset):
@@ -56,13 +76,13 @@ class JpegPatchStream(IterableDataset):
         self.seed = seed
         self.rank = rank
         self.start_batch = start_batch
-        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder)]
+        self.images = [load_rgb_u8(p) for p in _image_files(cfg.folder, cfg.recursive)]
         small = [im.shape for im in self.images if min(im.shape[:2]) < cfg.patch_size]
         if small:
             raise ValueError(f"{len(small)} images are smaller than patch_size {cfg.patch_size}")
 
-    def _quality(self, rng: np.random.Generator) -> int:
-        q = self.cfg.quality
+    def _quality(self, rng: np.random.Generator, q: int | tuple[int, int] | None = None) -> int:
+        q = self.cfg.quality if q is None else q
         if isinstance(q, int):
             return q
         low, high = q
@@ -99,10 +119,24 @@ class JpegPatchStream(IterableDataset):
         else:
             data = encode(clean, quality=self._quality(rng), subsampling=subsampling)
             damaged = decode(data)
+        if self.cfg.target == "jpeg":
+            clean = self._jpeg_copy(rng, clean, subsampling)
         tables = read_qtables(data)
         if tables.shape[0] == 1:
             tables = np.concatenate([tables, tables])
         return damaged, clean, tables[:2]
+
+    def _jpeg_copy(self, rng: np.random.Generator, clean: np.ndarray, subsampling: str) -> np.ndarray:
+        """An independently compressed copy of ``clean`` (same shape), the Noise2Noise target.
+
+        The shifted grid comes from reflect-padding the top-left before coding and cropping it away after,
+        so every target pixel is a JPEG-coded pixel and the copy covers the whole patch.
+        """
+        quality = self._quality(rng, self.cfg.target_quality)
+        dy, dx = (int(rng.integers(1, 8)), int(rng.integers(1, 8))) if self.cfg.target_shift else (0, 0)
+        pad = [(dy, 0), (dx, 0)] + [(0, 0)] * (clean.ndim - 2)
+        shifted = np.pad(clean, pad, mode="reflect")
+        return decode(encode(shifted, quality=quality, subsampling=subsampling))[dy:, dx:]
 
     def make_batch(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, index])
@@ -126,6 +160,15 @@ class JpegPatchStream(IterableDataset):
         while True:
             yield self.make_batch(index)
             index += workers
+
+
+def _image_files(folder: str, recursive: bool) -> list[Path]:
+    if not recursive:
+        return list_images(folder)
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"no images under {folder}")
+    return files
 
 
 def _pad_to(image: np.ndarray, size: int) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""``dejpeg study NAME --config FILE [--out DIR] [--device cpu] [--quiet]``: run or resume a classification study."""
+
+from __future__ import annotations
+
+import argparse
+
+from dejpeg.studies import STUDIES, load_study_config, run_study
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="run a classification study (re-running resumes; results + report.html)")
+    p.add_argument("name", choices=sorted(STUDIES), help="restoration: restore before classifying; "
+                   "preprocessing: fine-tune on JPEG copies of a data set")
+    p.add_argument("--config", required=True, help="YAML file, e.g. configs/studies/restoration_cifar10.yaml")
+    p.add_argument("--out", default=None, help="override the results folder (out_dir)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _format(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_study_config(args.name, args.config, out_dir=args.out)
+    result = run_study(args.name, cfg, device=args.device, progress=not args.quiet)
+    rows = result["summary"] if args.name == "restoration" else result["levels"]
+    columns = [c for c in rows[0] if c not in ("restorer", "images")]
+    print("  ".join(f"{c:>12}" for c in columns))
+    for row in rows:
+        print("  ".join(f"{_format(row.get(c, '')):>12}" for c in columns))
+    print(f"report: {result['report']}")
+    return 0

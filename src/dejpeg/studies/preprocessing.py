@@ -1,0 +1,353 @@
+"""JPEG as pre-processing (after Nayak & Friedland): what storing a data set as JPEG costs a classifier.
+
+The whole data set (train and test) is compressed at each level: the original, then a series of size
+ratios (``compress_to_ratio``: JPEG bytes / raw bytes, 0.9 .. 0.1 by default) or IJG qualities. A
+pretrained classifier is fine-tuned on each copy for the same epoch budget and tested on the same copy.
+Reported: accuracy (label-free: agreement with the pretrained classifier's top-1 on the original) per
+level and per epoch (convergence, epoch 0 = before fine-tuning), storage on disk against accuracy,
+the smallest against the largest model of a family on compressed and original input, and
+multiplicative Gaussian noise ``x + x * n``, ``n ~ N(0, std^2)``, applied before the optional JPEG.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dejpeg.classifiers import load_classifier, predict, train_classifier
+from dejpeg.jpeg import SUBSAMPLING
+from dejpeg.studies.common import (
+    CellStore,
+    ClassifierConfig,
+    DataConfig,
+    TrainRecipe,
+    compress_set,
+    file_fingerprint,
+    load_sets,
+    mean_finite,
+    psnr_u8,
+    source_note,
+    write_csv,
+    write_json,
+)
+from dejpeg.studies.data import ImageSet
+from dejpeg.studies.report import Section, bar_plot, line_plot, write_report
+
+ORIGINAL = "original"
+
+
+class Level(NamedTuple):
+    """A copy of the data set: the original, or JPEG at a size ratio or an IJG quality."""
+
+    kind: str  # "original" | "ratio" | "quality"
+    value: float = 1.0
+
+    @property
+    def label(self) -> str:
+        if self.kind == ORIGINAL:
+            return ORIGINAL
+        return f"q{int(self.value)}" if self.kind == "quality" else f"r{self.value:g}"
+
+
+@dataclass(frozen=True)
+class LevelsConfig:
+    """The compressed copies; the original is always studied too."""
+
+    kind: str = "ratio"
+    values: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ratio", "quality"):
+            raise ValueError(f"levels.kind must be 'ratio' or 'quality', got {self.kind!r}")
+        for value in self.values:
+            self.level(value)
+
+    def level(self, value: str | float) -> Level:
+        """``"original"`` or a number of this kind, validated."""
+        if value == ORIGINAL:
+            return Level(ORIGINAL)
+        if isinstance(value, str) or isinstance(value, bool):
+            raise ValueError(f"a level is 'original' or a number, got {value!r}")
+        if self.kind == "quality" and not (float(value).is_integer() and 1 <= value <= 100):
+            raise ValueError(f"quality levels are integers in 1..100, got {value}")
+        if self.kind == "ratio" and not 0 < value < 1:
+            raise ValueError(f"ratio levels are in (0, 1) (1.0 is the original, always included), got {value}")
+        return Level(self.kind, float(value))
+
+
+@dataclass(frozen=True)
+class ModelSizeConfig:
+    """Smallest and largest model of a family, each fine-tuned at the same budget on these levels."""
+
+    small: ClassifierConfig
+    large: ClassifierConfig
+    levels: tuple[str | float, ...] = (ORIGINAL,)
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Multiplicative Gaussian noise on train and test images, before JPEG, at these levels."""
+
+    std: float = 1.0
+    levels: tuple[str | float, ...] = (ORIGINAL,)
+
+
+@dataclass(frozen=True)
+class PreprocessingStudyConfig:
+    """Settings of the pre-processing study (YAML keys of the same names)."""
+
+    out_dir: str
+    data: DataConfig
+    classifier: ClassifierConfig
+    levels: LevelsConfig = field(default_factory=LevelsConfig)
+    train: TrainRecipe = field(default_factory=TrainRecipe)
+    model_size: ModelSizeConfig | None = None
+    noise: NoiseConfig | None = None
+    subsampling: str = "420"
+    batch_size: int = 256
+    threads: int = 0
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.subsampling not in SUBSAMPLING:
+            raise ValueError(f"subsampling must be one of {sorted(SUBSAMPLING)}, got {self.subsampling!r}")
+        for part in (self.model_size, self.noise):
+            for value in part.levels if part else ():
+                self.levels.level(value)
+
+
+class Cell(NamedTuple):
+    """One fine-tuning run: which model ("main", "small", "large"), on which copy, with which noise."""
+
+    role: str
+    classifier: ClassifierConfig
+    level: Level
+    noise: float
+
+
+@dataclass
+class Version:
+    """Train and test images of one copy, with what storing it costs."""
+
+    train: np.ndarray
+    test: np.ndarray
+    info: dict[str, Any]
+
+
+def add_noise(images_u8: np.ndarray, std: float, seed: int) -> np.ndarray:
+    """``x + x * n`` with ``n ~ N(0, std^2)`` per pixel and channel, rounded and clipped to uint8."""
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(images_u8)
+    for start in range(0, len(images_u8), 1024):
+        x = images_u8[start : start + 1024].astype(np.float32)
+        n = rng.standard_normal(x.shape, dtype=np.float32) * std
+        out[start : start + 1024] = np.clip(np.round(x + x * n), 0, 255).astype(np.uint8)
+    return out
+
+
+def _version(cfg: PreprocessingStudyConfig, train: ImageSet, test: ImageSet, level: Level, noise: float,
+             progress: bool) -> Version:
+    sets = {"train": train.images, "test": test.images}
+    if noise:
+        sets = {k: add_noise(v, noise, cfg.data.seed + i + 1) for i, (k, v) in enumerate(sets.items())}
+    raw = sum(v.size for v in sets.values())
+    if level.kind == ORIGINAL:
+        # The original's cost is its files on disk; a noisy original was never a file: count it raw.
+        stored = raw if noise else int(train.file_bytes.sum() + test.file_bytes.sum())
+        info = {"storage_bytes": stored, "ratio_mean": stored / raw, "quality_mean": "", "on_target": 1.0}
+        return Version(sets["train"], sets["test"], {**info, "psnr_mean": mean_finite(psnr_u8(sets["test"], test.images))})
+    arg = {"quality": int(level.value)} if level.kind == "quality" else {"ratio": level.value}
+    done = {k: compress_set(v, subsampling=cfg.subsampling, progress=progress, desc=f"{k} {level.label}", **arg)
+            for k, v in sets.items()}
+    sizes = np.concatenate([d.file_bytes for d in done.values()])
+    pixels = np.concatenate([np.full(len(d.file_bytes), d.images[0].size) for d in done.values()])
+    info = {
+        "storage_bytes": int(sizes.sum()),
+        "ratio_mean": float(np.mean(sizes / pixels)),
+        "quality_mean": float(np.concatenate([d.qualities for d in done.values()]).mean()),
+        "on_target": float(np.concatenate([d.on_target for d in done.values()]).mean()),
+        "psnr_mean": mean_finite(psnr_u8(done["test"].images, test.images)),
+    }
+    return Version(done["train"].images, done["test"].images, info)
+
+
+def _cells(cfg: PreprocessingStudyConfig) -> list[Cell]:
+    levels = [Level(ORIGINAL)] + [cfg.levels.level(v) for v in cfg.levels.values]
+    cells = [Cell("main", cfg.classifier, level, 0.0) for level in levels]
+    if cfg.model_size:
+        for role, classifier in (("small", cfg.model_size.small), ("large", cfg.model_size.large)):
+            cells += [Cell(role, classifier, cfg.levels.level(v), 0.0) for v in cfg.model_size.levels]
+    if cfg.noise:
+        for value in cfg.noise.levels:
+            level = cfg.levels.level(value)
+            cells += [Cell("main", cfg.classifier, level, 0.0), Cell("main", cfg.classifier, level, cfg.noise.std)]
+    return list(dict.fromkeys(cells))
+
+
+def _labels(cfg: PreprocessingStudyConfig, store: CellStore, train: ImageSet, test: ImageSet,
+            device: str, progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Labels to train and score against, and the number of classes; label-free data gets the pretrained
+    classifier's top-1 on the originals (so scores are agreement with it)."""
+    if train.labelled:
+        return train.labels, test.labels, len(train.classes)
+    c = cfg.classifier
+    params = {"data": cfg.data, "classifier": c, "weights": file_fingerprint(c.spec)}
+    key = CellStore.key("pseudo_labels", params)
+    cached = store.get(key)
+    classifier = load_classifier(c.spec, None, c.mean, c.std, c.input_size)
+    if cached is None:
+        cached = store.put(key, {
+            "train": predict(classifier, train.images, cfg.batch_size, device, progress, "label train").tolist(),
+            "test": predict(classifier, test.images, cfg.batch_size, device, progress, "label test").tolist(),
+        })
+    return np.asarray(cached["train"]), np.asarray(cached["test"]), classifier.num_classes
+
+
+def _run_cell(cfg: PreprocessingStudyConfig, store: CellStore, key: str, cell: Cell, version: Version,
+              labels: tuple[np.ndarray, np.ndarray], num_classes: int, device: str, progress: bool) -> dict[str, Any]:
+    c = cell.classifier
+    torch.manual_seed(cfg.data.seed)  # a replaced head (or an untrained net) starts the same in every cell
+    classifier = load_classifier(c.spec, num_classes, c.mean, c.std, c.input_size)
+    before = predict(classifier, version.test, cfg.batch_size, device)
+    r = cfg.train
+    history = train_classifier(
+        classifier, version.train, labels[0], r.epochs, test=(version.test, labels[1]), batch_size=r.batch_size,
+        lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay, augment=r.augment, seed=cfg.data.seed,
+        checkpoint=store.cells / f"{key}.ckpt", device=device, progress=progress,
+        desc=f"{cell.role} {cell.level.label}{f' noise {cell.noise:g}' if cell.noise else ''}",
+    )
+    curve = [{"epoch": 0, "test_top1": float(np.mean(before == labels[1]))}] + history
+    return store.put(key, {
+        "role": cell.role, "classifier": c.spec, "level": cell.level.label, "kind": cell.level.kind,
+        "value": cell.level.value, "noise": cell.noise, **version.info,
+        "top1": curve[-1]["test_top1"], "train_seconds": float(sum(h["train_seconds"] for h in history)),
+        "curve": curve,
+    })
+
+
+def run_preprocessing_study(
+    cfg: PreprocessingStudyConfig, device: str = "cpu", progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) every cell, then write tables, plots and the report; returns the tables."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    store = CellStore(out)
+    write_json(cfg, out / "config.json")
+    train, test = load_sets(cfg.data, train=True, progress=progress)
+    labels_train, labels_test, num_classes = _labels(cfg, store, train, test, device, progress)
+    shared = {"data": cfg.data, "train": cfg.train, "subsampling": cfg.subsampling}
+    keyed = []
+    for cell in _cells(cfg):
+        params = {**shared, "classifier": cell.classifier, "weights": file_fingerprint(cell.classifier.spec),
+                  "level": cell.level, "noise": cell.noise, "label_free": not train.labelled}
+        keyed.append((CellStore.key(f"{cell.role}_{cell.level.label}_n{cell.noise:g}", params), cell))
+    pending: dict[tuple[Level, float], list[tuple[str, Cell]]] = defaultdict(list)
+    for key, cell in keyed:
+        if store.get(key) is None:
+            pending[(cell.level, cell.noise)].append((key, cell))
+    bar = tqdm(total=sum(map(len, pending.values())), desc="cells", disable=not progress)
+    for (level, noise), group in pending.items():
+        version = _version(cfg, train, test, level, noise, progress)  # computed once for all its cells
+        for key, cell in group:
+            _run_cell(cfg, store, key, cell, version, (labels_train, labels_test), num_classes, device, progress)
+            bar.update(1)
+    bar.close()
+    records = {cell: store.get(key) for key, cell in keyed}
+    return _report(cfg, out, train, test, records)
+
+
+def _report(cfg: PreprocessingStudyConfig, out: Path, train: ImageSet, test: ImageSet,
+            records: dict[Cell, dict[str, Any]]) -> dict[str, Any]:
+    metric = "accuracy" if train.labelled else "agreement"
+    main = [r for c, r in records.items() if c.role == "main" and not c.noise]
+    main.sort(key=lambda r: (r["kind"] != ORIGINAL, -r["value"]))
+    levels = [{
+        "level": r["level"], "quality_mean": r["quality_mean"], "ratio_mean": r["ratio_mean"],
+        "on_target": r["on_target"], "storage_mb": r["storage_bytes"] / 1e6, "psnr_mean": r["psnr_mean"],
+        f"{metric}_pretrained": r["curve"][0]["test_top1"], metric: r["top1"], "train_seconds": r["train_seconds"],
+    } for r in main]
+    epochs = [{"level": r["level"], "epoch": p["epoch"], metric: p["test_top1"]} for r in main for p in r["curve"]]
+    sizes = [{"model": c.role, "classifier": c.classifier.spec, "level": r["level"], metric: r["top1"],
+              "train_seconds": r["train_seconds"]} for c, r in records.items() if c.role in ("small", "large")]
+    noise = [{"noise_std": c.noise, "level": r["level"], metric: r["top1"], "psnr_mean": r["psnr_mean"]}
+             for c, r in records.items() if cfg.noise and c.role == "main" and c.level in
+             {cfg.levels.level(v) for v in cfg.noise.levels}]
+    write_csv(levels, out / "levels.csv")
+    write_csv(epochs, out / "epochs.csv")
+    if sizes:
+        write_csv(sizes, out / "model_size.csv")
+    if noise:
+        write_csv(noise, out / "noise.csv")
+
+    figures: dict[str, list[str]] = defaultdict(list)
+    missing: list[str] = []
+
+    def draw(section: str, name: str, ok: bool) -> None:
+        (figures[section] if ok else missing).append(name)
+
+    names = [r["level"] for r in levels]
+    draw("levels", "accuracy_vs_ratio.png", line_plot(
+        out / "accuracy_vs_ratio.png", {metric: ([r["ratio_mean"] for r in levels], [r[metric] for r in levels])},
+        "compression ratio (file bytes / raw bytes, mean)", metric, f"{metric} vs compression ratio",
+        labels={metric: names}, lines=False,
+    ))
+    draw("levels", "storage_vs_accuracy.png", line_plot(
+        out / "storage_vs_accuracy.png", {metric: ([r["storage_mb"] for r in levels], [r[metric] for r in levels])},
+        "storage of train + test on disk (MB)", metric, f"storage vs {metric}", labels={metric: names}, lines=False,
+    ))
+    draw("epochs", "epochs.png", line_plot(
+        out / "epochs.png", {r["level"]: ([p["epoch"] for p in r["curve"]], [p["test_top1"] for p in r["curve"]])
+                             for r in main},
+        "epoch (0 = pretrained, before fine-tuning)", metric, f"{metric} per epoch at each level",
+    ))
+    if sizes:
+        groups: dict[str, dict[str, float]] = defaultdict(dict)
+        for s in sizes:
+            groups[s["level"]][f"{s['model']} ({s['classifier'].split(':')[0]})"] = s[metric]
+        draw("sizes", "model_size.png", bar_plot(out / "model_size.png", dict(groups), metric,
+                                                 "smallest vs largest model, same epoch budget"))
+    if noise:
+        groups = defaultdict(dict)
+        for n in noise:
+            groups[n["level"]]["noisy" if n["noise_std"] else "clean"] = n[metric]
+        draw("noise", "noise.png", bar_plot(out / "noise.png", dict(groups), metric,
+                                            f"multiplicative noise (std {cfg.noise.std:g}) with and without JPEG"))
+    what = (f"{metric}: share of test images whose top-1 equals the label" if train.labelled else
+            f"{metric}: share of test images whose top-1 equals the pretrained classifier's top-1 on the original "
+            "(label-free data: these predictions are also the fine-tuning targets)")
+    r = cfg.train
+    sections = [
+        Section("Setup", [
+            f"Data: {cfg.data.root}, {len(train)} train and {len(test)} test images"
+            f"{f' in {len(train.classes)} classes' if train.labelled else ' (label-free)'}; classifier "
+            f"{cfg.classifier.spec}, fine-tuned {r.epochs} epoch(s) per copy (SGD lr {r.lr:g}, batch {r.batch_size}, "
+            f"cosine schedule{', flip + crop augmentation' if r.augment else ''}).",
+            f"Levels: the original plus {cfg.levels.kind} {', '.join(f'{v:g}' for v in cfg.levels.values)} "
+            f"({cfg.subsampling} subsampling). Compression ratio = JPEG file bytes / raw RGB bytes; "
+            "'on_target' = share of files within 5% of a target ratio (small images cannot go below the size "
+            "of their JPEG headers, about 600 bytes).",
+            source_note(cfg.data.root, cfg.data.test_split, test.names), what + ".",
+        ] + ([cfg.notes] if cfg.notes else [])),
+        Section("Accuracy and storage per compression level", figures=figures["levels"],
+                tables=[("levels.csv", levels)]),
+        Section("Convergence", figures=figures["epochs"]),
+    ]
+    if sizes:
+        sections.append(Section("Is compressing riskier than a bigger model?", figures=figures["sizes"],
+                                tables=[("model_size.csv", sizes)]))
+    if noise:
+        sections.append(Section("Multiplicative Gaussian noise", [
+            f"x + x*n with n ~ N(0, {cfg.noise.std:g}^2), added to train and test images before JPEG."
+        ], figures=figures["noise"], tables=[("noise.csv", noise)]))
+    write_report(out / "report.html", "JPEG as pre-processing for classification", sections, missing)
+    result = {"study": "preprocessing", "metric": metric, "levels": levels, "model_size": sizes, "noise": noise,
+              "report": str(out / "report.html")}
+    write_json({**result, "epochs": epochs}, out / "results.json")
+    return result

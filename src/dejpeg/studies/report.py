@@ -1,0 +1,173 @@
+"""Plots, an example grid and a one-page HTML report for a study's results folder.
+
+Plots need matplotlib (the ``plots`` extra); without it the tables and the report are still written and
+the report says which plots are missing. The example grid needs only Pillow.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from dejpeg.imageio import atomic_write_bytes
+
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]
+
+
+@dataclass
+class Section:
+    """One part of the report: text, then figures (files in the results folder), then tables."""
+
+    title: str
+    text: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+def line_plot(
+    path: Path,
+    series: Series,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    labels: dict[str, Sequence[str]] | None = None,
+    lines: bool = True,
+    hlines: dict[str, float] | None = None,
+    invert_x: bool = False,
+) -> bool:
+    """One curve (or point cloud, ``lines=False``) per series, optional point labels and horizontal
+    reference lines; returns False when matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, "o-" if lines else "o", label=name, markersize=4)
+        for xi, yi, text in zip(x, y, (labels or {}).get(name, [])):
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    for name, value in (hlines or {}).items():
+        ax.axhline(value, linestyle="--", color="gray", linewidth=1)
+        ax.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="gray",
+                    xytext=(0, 2), textcoords="offset points")
+    if invert_x:
+        ax.invert_xaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+def bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, title: str) -> bool:
+    """Grouped bars: ``groups[group][bar] = value``; returns False when matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    bars = list(dict.fromkeys(b for g in groups.values() for b in g))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    width = 0.8 / max(1, len(bars))
+    for i, bar in enumerate(bars):
+        xs = [j + i * width for j in range(len(groups))]
+        values = [groups[g].get(bar, np.nan) for g in groups]
+        ax.bar(xs, values, width=width, label=bar)
+        for x, v in zip(xs, values):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.3f}", (x, v), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks([j + width * (len(bars) - 1) / 2 for j in range(len(groups))], list(groups))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+def image_grid(path: Path, rows: list[list[np.ndarray]], captions: list[list[str]], cell: int = 128) -> None:
+    """Images in a grid, each scaled (nearest neighbour, so JPEG blocks stay visible) to ``cell`` px wide
+    with its caption underneath; written as PNG."""
+    if not rows:
+        raise ValueError("no images for the grid")
+    columns = max(len(r) for r in rows)
+    caption_h = 28
+    heights = [max(int(round(im.shape[0] * cell / im.shape[1])) for im in row) for row in rows]
+    canvas = Image.new("RGB", (columns * (cell + 6) + 6, sum(h + caption_h + 6 for h in heights) + 6), "white")
+    draw = ImageDraw.Draw(canvas)
+    top = 6
+    for row, texts, height in zip(rows, captions, heights):
+        for j, (image, text) in enumerate(zip(row, texts)):
+            left = 6 + j * (cell + 6)
+            scaled = Image.fromarray(image).resize((cell, int(round(image.shape[0] * cell / image.shape[1]))),
+                                                   Image.Resampling.NEAREST)
+            canvas.paste(scaled, (left, top))
+            for k, line in enumerate(text.split("\n")[:2]):
+                draw.text((left, top + height + 2 + 12 * k), line[:24], fill="black")
+        top += height + caption_h + 6
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _table(caption: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f"<p><em>{html.escape(caption)}: no rows</em></p>"
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+
+def write_report(path: Path, title: str, sections: list[Section], missing_plots: list[str]) -> None:
+    """One self-contained HTML page (figures referenced by relative path, so the folder can be moved)."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}",
+        "img{max-width:520px;margin:4px;border:1px solid #ddd;vertical-align:top}",
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.85em}",
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}caption{font-weight:bold;text-align:left}",
+        "</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if missing_plots:
+        parts.append(f"<p><strong>Plots not drawn (matplotlib is not installed):</strong> {html.escape(', '.join(missing_plots))}</p>")
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        parts += [f"<p>{html.escape(t)}</p>" for t in section.text]
+        parts += [f"<a href='{html.escape(f)}'><img src='{html.escape(f)}' alt='{html.escape(f)}'></a>" for f in section.figures]
+        parts += [_table(caption, rows) for caption, rows in section.tables]
+    parts.append("</body></html>")
+    atomic_write_bytes("\n".join(parts).encode(), path)
