@@ -14,10 +14,10 @@ from tqdm import tqdm
 
 from dejpeg.imageio import list_images, load_rgb_u8
 from dejpeg.jpeg import (
-    pad_to_multiple,
     decode,
     encode,
     ijg_qtables,
+    pad_to_multiple,
     read_qtables,
     rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,

@@ -4,10 +4,10 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from conftest import shared_path
 from PIL import Image
 
 from dejpeg.classifiers import CifarResNet, load_classifier, predict
-from conftest import shared_path
 
 # Parameter counts of He et al. 2016, table 6 (option A shortcuts have none).
 PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6}

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dejpeg.classifiers import load_classifier, predict, train_classifier
-from dejpeg.classifiers import training
+from dejpeg.classifiers import load_classifier, predict, train_classifier, training
 
 
 def _two_classes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

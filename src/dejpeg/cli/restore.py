@@ -7,7 +7,8 @@ import sys
 
 from tqdm import tqdm
 
-from dejpeg.api import load_model, restore as restore_file
+from dejpeg.api import load_model
+from dejpeg.api import restore as restore_file
 from dejpeg.cli._inputs import JPEG_SUFFIXES, expand_inputs, output_paths
 from dejpeg.imageio import save_image
 

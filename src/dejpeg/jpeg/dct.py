@@ -26,7 +26,7 @@ def _dct_matrix_f64() -> np.ndarray:
     return matrix
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dct_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
     """The 8x8 DCT-II basis, built once per dtype/device (in float64, then cast)."""
     return torch.from_numpy(_dct_matrix_f64()).to(dtype=dtype, device=device)

@@ -1,8 +1,9 @@
 """DejpegNet: our blind, quantization-table-aware default model, designed for CPU speed.
 
 Why this shape: JPEG damage lives on the 8x8 block grid, so most of the work runs at 1/8 resolution
-on pixel-unshuffled blocks, where a wide network is cheap per pixel. The file's quantization tables (log-scaled) steer every residual block through
-FiLM scales and shifts, so one network serves every quality. Colour follows QGAC's staging: luma is
+on pixel-unshuffled blocks, where a wide network is cheap per pixel. The file's quantization tables
+(log-scaled) steer every residual block through FiLM scales and shifts, so one network serves every
+quality. Colour follows QGAC's staging: luma is
 restored first, then Cb/Cr are restored with the restored luma as a guide.
 """
 
@@ -106,8 +107,10 @@ register_model(
     weights=Weights(
         file="dejpeg_net.blind_bsds300.safetensors",
         sha256="74c249b50eb5d2200814eba825ece9f9497d548118265775a2de77759ea3907a",
-        train_data="BSDS500 train+val (300 photos), random quality 5..95, gray and RGB (4:2:0/4:2:2/4:4:4), 10% double JPEG",
-        train_cmd="dejpeg train configs/dejpeg_net_blind.yaml && python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300",
+        train_data="BSDS500 train+val (300 photos), random quality 5..95 (power 2), half gray, half RGB "
+        "(4:2:0/4:2:2/4:4:4), 10% double JPEG with grid shift",
+        train_cmd="dejpeg train configs/dejpeg_net_blind.yaml && "
+        "python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300",
         steps=250,
         wall_h=0.07,
         notes="INTERIM checkpoint while the full run trains",

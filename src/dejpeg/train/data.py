@@ -18,6 +18,7 @@ from dejpeg.imageio import IMAGE_SUFFIXES, list_images, load_rgb_u8
 from dejpeg.jpeg import decode, encode, read_qtables, rgb_to_y_bt601_u8
 from dejpeg.jpeg.transforms import double_compress
 
+
 @dataclass(frozen=True)
 class PatchConfig:
     """What the training patches look like.
