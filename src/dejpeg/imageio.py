@@ -32,6 +32,15 @@ def load_rgb_u8(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
     """Write via a temporary file in the same folder and rename: readers never see half a file."""
     path = Path(path)
@@ -39,6 +48,7 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -41,6 +41,7 @@ from dejpeg.studies.common import (
 )
 from dejpeg.studies.data import ImageSet
 from dejpeg.studies.report import Section, image_grid, line_plot, write_report
+from dejpeg.train.engine import FINAL_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ class RestorationStudyConfig:
 
     restorer: one restorer for every quality, or ``{quality: restorer}`` (a quality without its own
         model uses the nearest trained one, ties going to the lower quality). A restorer is a registry
-        name with weights, a training run folder (``config.json`` + ``final.safetensors`` of
-        ``dejpeg train``) or ``ARCH:/path.safetensors``.
+        name with weights or the folder of a ``dejpeg train`` run.
     finetune: fine-tune the classifier on the clean train split first (for a classifier not trained on
         this data set, e.g. ImageNet weights on your own classes); None uses it as loaded.
     """
@@ -84,20 +84,18 @@ class RestorationStudyConfig:
 
 
 def load_restorer(spec: str) -> nn.Module:
-    """A restoration model in eval mode: registry name (pretrained), run folder, or ``ARCH:/file.safetensors``."""
-    path = Path(spec.partition(":")[2] if ":" in spec else spec)
-    if ":" in spec:
-        arch, kwargs = spec.partition(":")[0], {}
-    elif (path / "config.json").is_file():
-        run = json.loads((path / "config.json").read_text())
-        arch, kwargs, path = run["model"], run.get("model_kwargs", {}), path / "final.safetensors"
-    else:
+    """A restoration model in eval mode: a registry name (pretrained), or the folder of a ``dejpeg train``
+    run, whose ``config.json`` names the model and its arguments and whose ``final.safetensors`` holds it."""
+    run = Path(spec)
+    if not (run / "config.json").is_file():
         get_entry(spec)  # unknown names raise with the list of known ones
         return create_model(spec, pretrained=True).eval()
-    if not path.is_file():
-        raise FileNotFoundError(f"restorer weights not found: {path} (is the training run finished?)")
-    model = create_model(arch, pretrained=False, **kwargs)
-    model.load_state_dict(load_file(str(path)), strict=True)
+    config = json.loads((run / "config.json").read_text())
+    weights = run / FINAL_WEIGHTS
+    if not weights.is_file():
+        raise FileNotFoundError(f"restorer weights not found: {weights} (is the training run finished?)")
+    model = create_model(config["model"], pretrained=False, **config.get("model_kwargs", {}))
+    model.load_state_dict(load_file(str(weights)), strict=True)
     return model.eval()
 
 
