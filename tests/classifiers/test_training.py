@@ -35,8 +35,9 @@ def test_training_learns_and_reports_each_epoch():
     classifier = _fresh()
     images, labels = _two_classes(64)
     test_images, test_labels = _two_classes(32, seed=1)
-    history = train_classifier(classifier, images, labels, epochs=3, test=(test_images, test_labels),
-                               batch_size=16, lr=0.05)
+    history = train_classifier(
+        classifier, images, labels, epochs=3, test=(test_images, test_labels), batch_size=16, lr=0.05
+    )
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["test_top1"] >= 0.9
     assert all(h["train_seconds"] > 0 for h in history)
@@ -73,7 +74,9 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     assert checkpoint.is_file()
     monkeypatch.setattr(training, "predict", real_predict)
     resumed = _fresh()
-    history = train_classifier(resumed, images, labels, epochs=2, test=test, batch_size=8, lr=0.05, checkpoint=checkpoint)
+    history = train_classifier(
+        resumed, images, labels, epochs=2, test=test, batch_size=8, lr=0.05, checkpoint=checkpoint
+    )
     assert not checkpoint.exists()
     assert [h["loss"] for h in history] == pytest.approx([h["loss"] for h in expected])
     for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()):

@@ -105,12 +105,28 @@ def test_recursive_folder(tmp_path, natural_image):
 
 @pytest.mark.parametrize("target", ["clean", "jpeg"])
 def test_tiny_supervised_and_noise2noise_runs_train_and_load_as_restorers(image_folder, tmp_path, target):
-    cfg = config_from_dict({
-        "model": "unet", "model_kwargs": TINY, "out_dir": str(tmp_path / target), "steps": 4, "lr": 1e-3,
-        "warmup": 1, "workers": 0, "log_every": 2, "checkpoint_every": 4, "val_every": 0,
-        "data": {"folder": str(image_folder), "patch_size": 32, "batch_size": 2, "quality": 5, "gray_prob": 0.0,
-                 "target": target},
-    })
+    cfg = config_from_dict(
+        {
+            "model": "unet",
+            "model_kwargs": TINY,
+            "out_dir": str(tmp_path / target),
+            "steps": 4,
+            "lr": 1e-3,
+            "warmup": 1,
+            "workers": 0,
+            "log_every": 2,
+            "checkpoint_every": 4,
+            "val_every": 0,
+            "data": {
+                "folder": str(image_folder),
+                "patch_size": 32,
+                "batch_size": 2,
+                "quality": 5,
+                "gray_prob": 0.0,
+                "target": target,
+            },
+        }
+    )
     history = fit(cfg, progress=False)
     assert history.steps_done == 4 and all(np.isfinite(r["loss"]) for r in history.train)
     restorer = load_restorer(str(tmp_path / target))

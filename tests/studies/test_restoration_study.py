@@ -29,13 +29,23 @@ def setup(tmp_path_factory):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"model": "unet", "model_kwargs": {"width": 4, "depth": 2}}))
     save_file(unet.state_dict(), str(run / "final.safetensors"))
-    return {"base": base, "root": root, "classifier": f"cifar_resnet8:{base / 'classifier.safetensors'}",
-            "restorer": str(run)}
+    return {
+        "base": base,
+        "root": root,
+        "classifier": f"cifar_resnet8:{base / 'classifier.safetensors'}",
+        "restorer": str(run),
+    }
 
 
 def _config(setup, out, **overrides):
-    raw = {"out_dir": str(out), "data": {"root": str(setup["root"])}, "classifier": setup["classifier"],
-           "restorer": {2: setup["restorer"]}, "qualities": [2, 9], "flip_examples": 2}
+    raw = {
+        "out_dir": str(out),
+        "data": {"root": str(setup["root"])},
+        "classifier": setup["classifier"],
+        "restorer": {2: setup["restorer"]},
+        "qualities": [2, 9],
+        "flip_examples": 2,
+    }
     raw.update(overrides)
     return load_study_config("restoration", raw)
 
@@ -44,8 +54,16 @@ def test_end_to_end_tables_plots_flips_and_report(setup, tmp_path):
     out = tmp_path / "out"
     result = run_study("restoration", _config(setup, out), progress=False)
     assert result["metric"] == "accuracy"
-    for name in ("summary.csv", "flips.csv", "results.json", "report.html", "config.json",
-                 "accuracy_vs_quality.png", "accuracy_vs_psnr.png", "flips.png"):
+    for name in (
+        "summary.csv",
+        "flips.csv",
+        "results.json",
+        "report.html",
+        "config.json",
+        "accuracy_vs_quality.png",
+        "accuracy_vs_psnr.png",
+        "flips.png",
+    ):
         assert (out / name).is_file(), name
     rows = {(r["set"], r["quality"]): r for r in result["summary"]}
     assert set(rows) == {("original", ""), ("jpeg", 2), ("restored", 2), ("jpeg", 9), ("restored", 9)}
@@ -97,8 +115,9 @@ def test_label_free_reports_agreement_with_the_original(setup, tmp_path):
 
 def test_finetune_first_then_reuse_the_saved_classifier(setup, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    cfg = _config(setup, out, classifier="cifar_resnet8", qualities=[5],
-                  finetune={"epochs": 1, "batch_size": 16, "lr": 0.05})
+    cfg = _config(
+        setup, out, classifier="cifar_resnet8", qualities=[5], finetune={"epochs": 1, "batch_size": 16, "lr": 0.05}
+    )
     run_study("restoration", cfg, progress=False)
     saved = list(out.glob("classifier-*.safetensors"))
     assert len(saved) == 1 and not list(out.glob("*.ckpt"))

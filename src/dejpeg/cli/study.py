@@ -9,8 +9,11 @@ from dejpeg.studies import STUDIES, load_study_config, run_study
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("study", help="run a classification study (re-running resumes; results + report.html)")
-    p.add_argument("name", choices=sorted(STUDIES), help="restoration: restore before classifying; "
-                   "preprocessing: fine-tune on JPEG copies of a data set")
+    p.add_argument(
+        "name",
+        choices=sorted(STUDIES),
+        help="restoration: restore before classifying; preprocessing: fine-tune on JPEG copies of a data set",
+    )
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/studies/restoration_cifar10.yaml")
     p.add_argument("--out", default=None, help="override the results folder (out_dir)")
     p.add_argument("--device", default="cpu")

@@ -106,12 +106,12 @@ register_model(
     DejpegNet,
     weights=Weights(
         file="dejpeg_net.blind_bsds300.safetensors",
-        sha256="74c249b50eb5d2200814eba825ece9f9497d548118265775a2de77759ea3907a",
+        sha256="6042733f276feac5a5cc05b3e8a5eef4f4ad2d1e565298c272b4bc8503ee40ca",
         train_data="BSDS500 train+val (300 photos), random quality 5..95 (power 2), half gray, half RGB "
         "(4:2:0/4:2:2/4:4:4), 10% double JPEG with grid shift",
         train_cmd="dejpeg train configs/dejpeg_net_blind.yaml && "
         "python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300",
-        steps=250,
+        steps=1000,
         wall_h=0.07,
         notes="INTERIM checkpoint while the full run trains",
     ),

@@ -151,7 +151,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
 def file_fingerprint(spec: str) -> str:
     """sha256 of the weight file a spec names (so retrained weights at the same path make new cells)."""
-    candidate = Path(spec.partition(":")[2]) if ":" in spec else Path(spec)
+    candidate = Path(spec.rpartition(":")[2])
     if candidate.is_dir():
         candidate = candidate / "final.safetensors"
     if not candidate.is_file():

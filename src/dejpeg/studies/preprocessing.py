@@ -12,6 +12,7 @@ multiplicative Gaussian noise ``x + x * n``, ``n ~ N(0, std^2)``, applied before
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -151,8 +152,9 @@ def add_noise(images_u8: np.ndarray, std: float, seed: int) -> np.ndarray:
     return out
 
 
-def _version(cfg: PreprocessingStudyConfig, train: ImageSet, test: ImageSet, level: Level, noise: float,
-             progress: bool) -> Version:
+def _version(
+    cfg: PreprocessingStudyConfig, train: ImageSet, test: ImageSet, level: Level, noise: float, progress: bool
+) -> Version:
     sets = {"train": train.images, "test": test.images}
     if noise:
         sets = {k: add_noise(v, noise, cfg.data.seed + i + 1) for i, (k, v) in enumerate(sets.items())}
@@ -161,10 +163,13 @@ def _version(cfg: PreprocessingStudyConfig, train: ImageSet, test: ImageSet, lev
         # The original's cost is its files on disk; a noisy original was never a file: count it raw.
         stored = raw if noise else int(train.file_bytes.sum() + test.file_bytes.sum())
         info = {"storage_bytes": stored, "ratio_mean": stored / raw, "quality_mean": "", "on_target": 1.0}
-        return Version(sets["train"], sets["test"], {**info, "psnr_mean": mean_finite(psnr_u8(sets["test"], test.images))})
+        info["psnr_mean"] = mean_finite(psnr_u8(sets["test"], test.images))
+        return Version(sets["train"], sets["test"], info)
     arg = {"quality": int(level.value)} if level.kind == "quality" else {"ratio": level.value}
-    done = {k: compress_set(v, subsampling=cfg.subsampling, progress=progress, desc=f"{k} {level.label}", **arg)
-            for k, v in sets.items()}
+    done = {
+        k: compress_set(v, subsampling=cfg.subsampling, progress=progress, desc=f"{k} {level.label}", **arg)
+        for k, v in sets.items()
+    }
     sizes = np.concatenate([d.file_bytes for d in done.values()])
     pixels = np.concatenate([np.full(len(d.file_bytes), d.images[0].size) for d in done.values()])
     info = {
@@ -190,8 +195,9 @@ def _cells(cfg: PreprocessingStudyConfig) -> list[Cell]:
     return list(dict.fromkeys(cells))
 
 
-def _labels(cfg: PreprocessingStudyConfig, store: CellStore, train: ImageSet, test: ImageSet,
-            device: str, progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def _labels(
+    cfg: PreprocessingStudyConfig, store: CellStore, train: ImageSet, test: ImageSet, device: str, progress: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Labels to train and score against, and the number of classes; label-free data gets the pretrained
     classifier's top-1 on the originals (so scores are agreement with it)."""
     if train.labelled:
@@ -202,33 +208,64 @@ def _labels(cfg: PreprocessingStudyConfig, store: CellStore, train: ImageSet, te
     cached = store.get(key)
     classifier = load_classifier(c.spec, None, c.mean, c.std, c.input_size)
     if cached is None:
-        cached = store.put(key, {
-            "train": predict(classifier, train.images, cfg.batch_size, device, progress, "label train").tolist(),
-            "test": predict(classifier, test.images, cfg.batch_size, device, progress, "label test").tolist(),
-        })
+        cached = store.put(
+            key,
+            {
+                "train": predict(classifier, train.images, cfg.batch_size, device, progress, "label train").tolist(),
+                "test": predict(classifier, test.images, cfg.batch_size, device, progress, "label test").tolist(),
+            },
+        )
     return np.asarray(cached["train"]), np.asarray(cached["test"]), classifier.num_classes
 
 
-def _run_cell(cfg: PreprocessingStudyConfig, store: CellStore, key: str, cell: Cell, version: Version,
-              labels: tuple[np.ndarray, np.ndarray], num_classes: int, device: str, progress: bool) -> dict[str, Any]:
+def _run_cell(
+    cfg: PreprocessingStudyConfig,
+    store: CellStore,
+    key: str,
+    cell: Cell,
+    version: Version,
+    labels: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    device: str,
+    progress: bool,
+) -> dict[str, Any]:
     c = cell.classifier
     torch.manual_seed(cfg.data.seed)  # a replaced head (or an untrained net) starts the same in every cell
     classifier = load_classifier(c.spec, num_classes, c.mean, c.std, c.input_size)
     before = predict(classifier, version.test, cfg.batch_size, device)
     r = cfg.train
     history = train_classifier(
-        classifier, version.train, labels[0], r.epochs, test=(version.test, labels[1]), batch_size=r.batch_size,
-        lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay, augment=r.augment, seed=cfg.data.seed,
-        checkpoint=store.cells / f"{key}.ckpt", device=device, progress=progress,
+        classifier,
+        version.train,
+        labels[0],
+        r.epochs,
+        test=(version.test, labels[1]),
+        batch_size=r.batch_size,
+        lr=r.lr,
+        momentum=r.momentum,
+        weight_decay=r.weight_decay,
+        augment=r.augment,
+        seed=cfg.data.seed,
+        checkpoint=store.cells / f"{key}.ckpt",
+        device=device,
+        progress=progress,
         desc=f"{cell.role} {cell.level.label}{f' noise {cell.noise:g}' if cell.noise else ''}",
     )
     curve = [{"epoch": 0, "test_top1": float(np.mean(before == labels[1]))}] + history
-    return store.put(key, {
-        "role": cell.role, "classifier": c.spec, "level": cell.level.label, "kind": cell.level.kind,
-        "value": cell.level.value, "noise": cell.noise, **version.info,
-        "top1": curve[-1]["test_top1"], "train_seconds": float(sum(h["train_seconds"] for h in history)),
-        "curve": curve,
-    })
+    return store.put(
+        key,
+        {
+            "classifier": c.spec,
+            "level": cell.level.label,
+            "kind": cell.level.kind,
+            "value": cell.level.value,
+            "noise": cell.noise,
+            **version.info,
+            "top1": curve[-1]["test_top1"],
+            "train_seconds": float(sum(h["train_seconds"] for h in history)),
+            "curve": curve,
+        },
+    )
 
 
 def run_preprocessing_study(
@@ -245,17 +282,25 @@ def run_preprocessing_study(
     shared = {"data": cfg.data, "train": cfg.train, "subsampling": cfg.subsampling}
     keyed = []
     for cell in _cells(cfg):
-        params = {**shared, "classifier": cell.classifier, "weights": file_fingerprint(cell.classifier.spec),
-                  "level": cell.level, "noise": cell.noise, "label_free": not train.labelled}
-        keyed.append((CellStore.key(f"{cell.role}_{cell.level.label}_n{cell.noise:g}", params), cell))
-    pending: dict[tuple[Level, float], list[tuple[str, Cell]]] = defaultdict(list)
+        params = {
+            **shared,
+            "classifier": cell.classifier,
+            "weights": file_fingerprint(cell.classifier.spec),
+            "level": cell.level,
+            "noise": cell.noise,
+            "label_free": not train.labelled,
+        }
+        # The role is not part of the key: "small" with the main classifier's spec is the same run.
+        name = f"{cell.classifier.spec.partition(':')[0]}_{cell.level.label}_n{cell.noise:g}"
+        keyed.append((CellStore.key(name, params), cell))
+    pending: dict[tuple[Level, float], dict[str, Cell]] = defaultdict(dict)
     for key, cell in keyed:
         if store.get(key) is None:
-            pending[(cell.level, cell.noise)].append((key, cell))
+            pending[(cell.level, cell.noise)][key] = cell
     bar = tqdm(total=sum(map(len, pending.values())), desc="cells", disable=not progress)
     for (level, noise), group in pending.items():
         version = _version(cfg, train, test, level, noise, progress)  # computed once for all its cells
-        for key, cell in group:
+        for key, cell in group.items():
             _run_cell(cfg, store, key, cell, version, (labels_train, labels_test), num_classes, device, progress)
             bar.update(1)
     bar.close()
@@ -263,22 +308,43 @@ def run_preprocessing_study(
     return _report(cfg, out, train, test, records)
 
 
-def _report(cfg: PreprocessingStudyConfig, out: Path, train: ImageSet, test: ImageSet,
-            records: dict[Cell, dict[str, Any]]) -> dict[str, Any]:
+def _report(
+    cfg: PreprocessingStudyConfig, out: Path, train: ImageSet, test: ImageSet, records: dict[Cell, dict[str, Any]]
+) -> dict[str, Any]:
     metric = "accuracy" if train.labelled else "agreement"
     main = [r for c, r in records.items() if c.role == "main" and not c.noise]
     main.sort(key=lambda r: (r["kind"] != ORIGINAL, -r["value"]))
-    levels = [{
-        "level": r["level"], "quality_mean": r["quality_mean"], "ratio_mean": r["ratio_mean"],
-        "on_target": r["on_target"], "storage_mb": r["storage_bytes"] / 1e6, "psnr_mean": r["psnr_mean"],
-        f"{metric}_pretrained": r["curve"][0]["test_top1"], metric: r["top1"], "train_seconds": r["train_seconds"],
-    } for r in main]
+    levels = [
+        {
+            "level": r["level"],
+            "quality_mean": r["quality_mean"],
+            "ratio_mean": r["ratio_mean"],
+            "on_target": r["on_target"],
+            "storage_mb": r["storage_bytes"] / 1e6,
+            "psnr_mean": r["psnr_mean"],
+            f"{metric}_pretrained": r["curve"][0]["test_top1"],
+            metric: r["top1"],
+            "train_seconds": r["train_seconds"],
+        }
+        for r in main
+    ]
     epochs = [{"level": r["level"], "epoch": p["epoch"], metric: p["test_top1"]} for r in main for p in r["curve"]]
-    sizes = [{"model": c.role, "classifier": c.classifier.spec, "level": r["level"], metric: r["top1"],
-              "train_seconds": r["train_seconds"]} for c, r in records.items() if c.role in ("small", "large")]
-    noise = [{"noise_std": c.noise, "level": r["level"], metric: r["top1"], "psnr_mean": r["psnr_mean"]}
-             for c, r in records.items() if cfg.noise and c.role == "main" and c.level in
-             {cfg.levels.level(v) for v in cfg.noise.levels}]
+    sizes = [
+        {
+            "model": c.role,
+            "classifier": c.classifier.spec,
+            "level": r["level"],
+            metric: r["top1"],
+            "train_seconds": r["train_seconds"],
+        }
+        for c, r in records.items()
+        if c.role in ("small", "large")
+    ]
+    noise = [
+        {"noise_std": c.noise, "level": r["level"], metric: r["top1"], "psnr_mean": r["psnr_mean"]}
+        for c, r in records.items()
+        if cfg.noise and c.role == "main" and c.level in {cfg.levels.level(v) for v in cfg.noise.levels}
+    ]
     write_csv(levels, out / "levels.csv")
     write_csv(epochs, out / "epochs.csv")
     if sizes:
@@ -289,65 +355,109 @@ def _report(cfg: PreprocessingStudyConfig, out: Path, train: ImageSet, test: Ima
     figures: dict[str, list[str]] = defaultdict(list)
     missing: list[str] = []
 
-    def draw(section: str, name: str, ok: bool) -> None:
-        (figures[section] if ok else missing).append(name)
+    def draw(section: str, name: str, plot: Callable[..., bool], *args: Any, **kwargs: Any) -> None:
+        (figures[section] if plot(out / name, *args, **kwargs) else missing).append(name)
 
     names = [r["level"] for r in levels]
-    draw("levels", "accuracy_vs_ratio.png", line_plot(
-        out / "accuracy_vs_ratio.png", {metric: ([r["ratio_mean"] for r in levels], [r[metric] for r in levels])},
-        "compression ratio (file bytes / raw bytes, mean)", metric, f"{metric} vs compression ratio",
-        labels={metric: names}, lines=False,
-    ))
-    draw("levels", "storage_vs_accuracy.png", line_plot(
-        out / "storage_vs_accuracy.png", {metric: ([r["storage_mb"] for r in levels], [r[metric] for r in levels])},
-        "storage of train + test on disk (MB)", metric, f"storage vs {metric}", labels={metric: names}, lines=False,
-    ))
-    draw("epochs", "epochs.png", line_plot(
-        out / "epochs.png", {r["level"]: ([p["epoch"] for p in r["curve"]], [p["test_top1"] for p in r["curve"]])
-                             for r in main},
-        "epoch (0 = pretrained, before fine-tuning)", metric, f"{metric} per epoch at each level",
-    ))
+    ratio = ([r["ratio_mean"] for r in levels], [r[metric] for r in levels])
+    draw(
+        "levels",
+        "accuracy_vs_ratio.png",
+        line_plot,
+        {metric: ratio},
+        "compression ratio (file bytes / raw bytes, mean)",
+        metric,
+        f"{metric} vs compression ratio",
+        labels={metric: names},
+        lines=False,
+    )
+    storage = ([r["storage_mb"] for r in levels], [r[metric] for r in levels])
+    draw(
+        "levels",
+        "storage_vs_accuracy.png",
+        line_plot,
+        {metric: storage},
+        "storage of train + test on disk (MB)",
+        metric,
+        f"storage vs {metric}",
+        labels={metric: names},
+        lines=False,
+    )
+    curves = {r["level"]: ([p["epoch"] for p in r["curve"]], [p["test_top1"] for p in r["curve"]]) for r in main}
+    draw(
+        "epochs",
+        "epochs.png",
+        line_plot,
+        curves,
+        "epoch (0 = pretrained, before fine-tuning)",
+        metric,
+        f"{metric} per epoch at each level",
+    )
     if sizes:
         groups: dict[str, dict[str, float]] = defaultdict(dict)
         for s in sizes:
             groups[s["level"]][f"{s['model']} ({s['classifier'].split(':')[0]})"] = s[metric]
-        draw("sizes", "model_size.png", bar_plot(out / "model_size.png", dict(groups), metric,
-                                                 "smallest vs largest model, same epoch budget"))
+        draw("sizes", "model_size.png", bar_plot, dict(groups), metric, "smallest vs largest model, same epoch budget")
     if noise:
         groups = defaultdict(dict)
         for n in noise:
             groups[n["level"]]["noisy" if n["noise_std"] else "clean"] = n[metric]
-        draw("noise", "noise.png", bar_plot(out / "noise.png", dict(groups), metric,
-                                            f"multiplicative noise (std {cfg.noise.std:g}) with and without JPEG"))
-    what = (f"{metric}: share of test images whose top-1 equals the label" if train.labelled else
-            f"{metric}: share of test images whose top-1 equals the pretrained classifier's top-1 on the original "
-            "(label-free data: these predictions are also the fine-tuning targets)")
+        title = f"multiplicative noise (std {cfg.noise.std:g}) with and without JPEG"
+        draw("noise", "noise.png", bar_plot, dict(groups), metric, title)
+    what = (
+        f"{metric}: share of test images whose top-1 equals the label"
+        if train.labelled
+        else f"{metric}: share of test images whose top-1 equals the pretrained classifier's top-1 on the original "
+        "(label-free data: these predictions are also the fine-tuning targets)"
+    )
     r = cfg.train
     sections = [
-        Section("Setup", [
-            f"Data: {cfg.data.root}, {len(train)} train and {len(test)} test images"
-            f"{f' in {len(train.classes)} classes' if train.labelled else ' (label-free)'}; classifier "
-            f"{cfg.classifier.spec}, fine-tuned {r.epochs} epoch(s) per copy (SGD lr {r.lr:g}, batch {r.batch_size}, "
-            f"cosine schedule{', flip + crop augmentation' if r.augment else ''}).",
-            f"Levels: the original plus {cfg.levels.kind} {', '.join(f'{v:g}' for v in cfg.levels.values)} "
-            f"({cfg.subsampling} subsampling). Compression ratio = JPEG file bytes / raw RGB bytes; "
-            "'on_target' = share of files within 5% of a target ratio (small images cannot go below the size "
-            "of their JPEG headers, about 600 bytes).",
-            source_note(cfg.data.root, cfg.data.test_split, test.names), what + ".",
-        ] + ([cfg.notes] if cfg.notes else [])),
-        Section("Accuracy and storage per compression level", figures=figures["levels"],
-                tables=[("levels.csv", levels)]),
+        Section(
+            "Setup",
+            [
+                f"Data: {cfg.data.root}, {len(train)} train and {len(test)} test images"
+                f"{f' in {len(train.classes)} classes' if train.labelled else ' (label-free)'}; classifier "
+                f"{cfg.classifier.spec}, fine-tuned {r.epochs} epoch(s) per copy (SGD lr {r.lr:g}, "
+                f"batch {r.batch_size}, cosine schedule{', flip + crop augmentation' if r.augment else ''}).",
+                f"Levels: the original plus {cfg.levels.kind} {', '.join(f'{v:g}' for v in cfg.levels.values)} "
+                f"({cfg.subsampling} subsampling). Compression ratio = JPEG file bytes / raw RGB bytes; "
+                "'on_target' = share of files within 5% of a target ratio (small images cannot go below the size "
+                "of their JPEG headers, about 600 bytes).",
+                source_note(cfg.data.root, cfg.data.test_split, test.names),
+                what + ".",
+            ]
+            + ([cfg.notes] if cfg.notes else []),
+        ),
+        Section(
+            "Accuracy and storage per compression level", figures=figures["levels"], tables=[("levels.csv", levels)]
+        ),
         Section("Convergence", figures=figures["epochs"]),
     ]
     if sizes:
-        sections.append(Section("Is compressing riskier than a bigger model?", figures=figures["sizes"],
-                                tables=[("model_size.csv", sizes)]))
+        sections.append(
+            Section(
+                "Is compressing riskier than a bigger model?",
+                figures=figures["sizes"],
+                tables=[("model_size.csv", sizes)],
+            )
+        )
     if noise:
-        sections.append(Section("Multiplicative Gaussian noise", [
-            f"x + x*n with n ~ N(0, {cfg.noise.std:g}^2), added to train and test images before JPEG."
-        ], figures=figures["noise"], tables=[("noise.csv", noise)]))
+        sections.append(
+            Section(
+                "Multiplicative Gaussian noise",
+                [f"x + x*n with n ~ N(0, {cfg.noise.std:g}^2), added to train and test images before JPEG."],
+                figures=figures["noise"],
+                tables=[("noise.csv", noise)],
+            )
+        )
     write_report(out / "report.html", "JPEG as pre-processing for classification", sections, missing)
-    result = {"study": "preprocessing", "metric": metric, "levels": levels, "model_size": sizes, "noise": noise,
-              "report": str(out / "report.html")}
+    result = {
+        "study": "preprocessing",
+        "metric": metric,
+        "levels": levels,
+        "model_size": sizes,
+        "noise": noise,
+        "report": str(out / "report.html"),
+    }
     write_json({**result, "epochs": epochs}, out / "results.json")
     return result

@@ -71,8 +71,15 @@ def line_plot(
             ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
     for name, value in (hlines or {}).items():
         ax.axhline(value, linestyle="--", color="gray", linewidth=1)
-        ax.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="gray",
-                    xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            name,
+            (0.01, value),
+            xycoords=("axes fraction", "data"),
+            fontsize=8,
+            color="gray",
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     if invert_x:
         ax.invert_xaxis()
     ax.set_xlabel(xlabel)
@@ -124,8 +131,9 @@ def image_grid(path: Path, rows: list[list[np.ndarray]], captions: list[list[str
     for row, texts, height in zip(rows, captions, heights):
         for j, (image, text) in enumerate(zip(row, texts)):
             left = 6 + j * (cell + 6)
-            scaled = Image.fromarray(image).resize((cell, int(round(image.shape[0] * cell / image.shape[1]))),
-                                                   Image.Resampling.NEAREST)
+            scaled = Image.fromarray(image).resize(
+                (cell, int(round(image.shape[0] * cell / image.shape[1]))), Image.Resampling.NEAREST
+            )
             canvas.paste(scaled, (left, top))
             for k, line in enumerate(text.split("\n")[:2]):
                 draw.text((left, top + height + 2 + 12 * k), line[:24], fill="black")
@@ -163,11 +171,12 @@ def write_report(path: Path, title: str, sections: list[Section], missing_plots:
         f"<h1>{html.escape(title)}</h1>",
     ]
     if missing_plots:
-        parts.append(f"<p><strong>Plots not drawn (matplotlib is not installed):</strong> {html.escape(', '.join(missing_plots))}</p>")
+        names = html.escape(", ".join(missing_plots))
+        parts.append(f"<p><strong>Plots not drawn (matplotlib is not installed):</strong> {names}</p>")
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(t)}</p>" for t in section.text]
-        parts += [f"<a href='{html.escape(f)}'><img src='{html.escape(f)}' alt='{html.escape(f)}'></a>" for f in section.figures]
+        parts += [f"<a href='{f}'><img src='{f}' alt='{f}'></a>" for f in map(html.escape, section.figures)]
         parts += [_table(caption, rows) for caption, rows in section.tables]
     parts.append("</body></html>")
     atomic_write_bytes("\n".join(parts).encode(), path)

@@ -10,6 +10,7 @@ against PSNR, and the images whose prediction flips between the compressed and t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,22 +100,17 @@ def load_restorer(spec: str) -> nn.Module:
     return model.eval()
 
 
-def restore_set(
-    model: nn.Module, compressed: CompressedSet, device: str, progress: bool, desc: str
-) -> np.ndarray:
+def restore_set(model: nn.Module, compressed: CompressedSet, device: str, progress: bool, desc: str) -> np.ndarray:
     """Restore every image with the tables of its own file (``dejpeg.api.restore_array``)."""
-    out = [
-        restore_array(image, tables, model, device)
-        for image, tables in tqdm(
-            zip(compressed.images, compressed.qtables), total=len(compressed.images), desc=desc,
-            disable=not progress, leave=False,
-        )
-    ]
-    return np.stack(out)
+    pairs = zip(compressed.images, compressed.qtables)
+    bar = tqdm(pairs, total=len(compressed.images), desc=desc, disable=not progress, leave=False)
+    return np.stack([restore_array(image, tables, model, device) for image, tables in bar])
 
 
 @dataclass
 class _Context:
+    """What every cell of one run needs; restorers are loaded once each."""
+
     cfg: RestorationStudyConfig
     store: CellStore
     test: ImageSet
@@ -133,6 +129,8 @@ class _Context:
 def _prepare_classifier(
     cfg: RestorationStudyConfig, store: CellStore, train: ImageSet | None, test: ImageSet, device: str, progress: bool
 ) -> tuple[ImageClassifier, dict[str, Any]]:
+    """The classifier to study (fine-tuned on the clean train split first when configured, once: the
+    weights are kept in the results folder) and the settings that identify it in cell keys."""
     c = cfg.classifier
     params: dict[str, Any] = {"classifier": c, "weights": file_fingerprint(c.spec), "finetune": cfg.finetune}
     if cfg.finetune is None:
@@ -155,9 +153,20 @@ def _prepare_classifier(
         return classifier.eval(), params
     r = cfg.finetune
     train_classifier(
-        classifier, train.images, train.labels, r.epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum,
-        weight_decay=r.weight_decay, augment=r.augment, seed=cfg.data.seed,
-        checkpoint=weights.with_suffix(".ckpt"), device=device, progress=progress, desc="fine-tune on clean",
+        classifier,
+        train.images,
+        train.labels,
+        r.epochs,
+        batch_size=r.batch_size,
+        lr=r.lr,
+        momentum=r.momentum,
+        weight_decay=r.weight_decay,
+        augment=r.augment,
+        seed=cfg.data.seed,
+        checkpoint=weights.with_suffix(".ckpt"),
+        device=device,
+        progress=progress,
+        desc="fine-tune on clean",
     )
     save_classifier(classifier, weights)
     return classifier, params
@@ -176,16 +185,21 @@ def _original_cell(ctx: _Context) -> dict[str, Any]:
 def _quality_cell(ctx: _Context, quality: int) -> dict[str, Any]:
     spec = ctx.cfg.restorer_for(quality)
     params = {
-        "data": ctx.cfg.data, **ctx.classifier_params, "quality": quality, "subsampling": ctx.cfg.subsampling,
-        "restorer": spec, "restorer_weights": file_fingerprint(spec),
+        "data": ctx.cfg.data,
+        **ctx.classifier_params,
+        "quality": quality,
+        "subsampling": ctx.cfg.subsampling,
+        "restorer": spec,
+        "restorer_weights": file_fingerprint(spec),
     }
     key = CellStore.key(f"q{quality}", params)
     cached = ctx.store.get(key)
     if cached is not None:
         return cached
     originals = ctx.test.images
-    compressed = compress_set(originals, quality=quality, subsampling=ctx.cfg.subsampling, progress=ctx.progress,
-                              desc=f"JPEG q{quality}")
+    compressed = compress_set(
+        originals, quality=quality, subsampling=ctx.cfg.subsampling, progress=ctx.progress, desc=f"JPEG q{quality}"
+    )
     restored = restore_set(ctx.restorer(spec), compressed, ctx.device, ctx.progress, f"restore q{quality}")
     bs, dev, prog = ctx.cfg.batch_size, ctx.device, ctx.progress
     record = {
@@ -206,30 +220,51 @@ def _summarise(test: ImageSet, original: dict[str, Any], cells: list[dict[str, A
     pred_original = np.asarray(original["pred_original"])
     truth = test.labels if test.labelled else pred_original
     name_of = (lambda i: test.classes[i]) if test.labelled else str
-    summary = [{"set": "original", "quality": "", metric: float(np.mean(pred_original == truth)),
-                "psnr_mean": "", "fixed": "", "broken": "", "restorer": "", "images": len(test)}]
+    summary = [
+        {
+            "set": "original",
+            "quality": "",
+            metric: float(np.mean(pred_original == truth)),
+            "psnr_mean": "",
+            "fixed": "",
+            "broken": "",
+            "restorer": "",
+            "images": len(test),
+        }
+    ]
     flips = []
     for cell in cells:
         right_jpeg = np.asarray(cell["pred_jpeg"]) == truth
         right_restored = np.asarray(cell["pred_restored"]) == truth
         fixed, broken = ~right_jpeg & right_restored, right_jpeg & ~right_restored
         for copy, right, psnrs in (("jpeg", right_jpeg, "psnr_jpeg"), ("restored", right_restored, "psnr_restored")):
-            summary.append({
-                "set": copy, "quality": cell["quality"], metric: float(right.mean()),
-                "psnr_mean": mean_finite(cell[psnrs]),
-                "fixed": int(fixed.sum()) if copy == "restored" else "",
-                "broken": int(broken.sum()) if copy == "restored" else "",
-                "restorer": cell["restorer"] if copy == "restored" else "",
-                "images": len(test),
-            })
+            summary.append(
+                {
+                    "set": copy,
+                    "quality": cell["quality"],
+                    metric: float(right.mean()),
+                    "psnr_mean": mean_finite(cell[psnrs]),
+                    "fixed": int(fixed.sum()) if copy == "restored" else "",
+                    "broken": int(broken.sum()) if copy == "restored" else "",
+                    "restorer": cell["restorer"] if copy == "restored" else "",
+                    "images": len(test),
+                }
+            )
         for kind, mask in (("fixed", fixed), ("broken", broken)):
             for i in np.flatnonzero(mask):
-                flips.append({
-                    "quality": cell["quality"], "kind": kind, "image": test.names[i],
-                    "truth": name_of(int(truth[i])), "pred_jpeg": name_of(cell["pred_jpeg"][i]),
-                    "pred_restored": name_of(cell["pred_restored"][i]),
-                    "psnr_jpeg": cell["psnr_jpeg"][i], "psnr_restored": cell["psnr_restored"][i], "index": int(i),
-                })
+                flips.append(
+                    {
+                        "quality": cell["quality"],
+                        "kind": kind,
+                        "image": test.names[i],
+                        "truth": name_of(int(truth[i])),
+                        "pred_jpeg": name_of(cell["pred_jpeg"][i]),
+                        "pred_restored": name_of(cell["pred_restored"][i]),
+                        "psnr_jpeg": cell["psnr_jpeg"][i],
+                        "psnr_restored": cell["psnr_restored"][i],
+                        "index": int(i),
+                    }
+                )
     return summary, flips, metric
 
 
@@ -248,20 +283,21 @@ def _flip_grid(ctx: _Context, flips: list[dict[str, Any]], path: Path) -> bool:
     for flip in chosen:
         original = ctx.test.images[flip["index"]]
         compressed = compress_set(original[None], quality=flip["quality"], subsampling=ctx.cfg.subsampling)
-        restored = restore_array(compressed.images[0], compressed.qtables[0], ctx.restorer(ctx.cfg.restorer_for(flip["quality"])), ctx.device)
+        restorer = ctx.restorer(ctx.cfg.restorer_for(flip["quality"]))
+        restored = restore_array(compressed.images[0], compressed.qtables[0], restorer, ctx.device)
         rows.append([original, compressed.images[0], restored])
-        captions.append([
-            f"{flip['kind']}: {Path(flip['image']).name}\ntruth {flip['truth']}",
-            f"JPEG q{flip['quality']} {_db(flip['psnr_jpeg'])}\n-> {flip['pred_jpeg']}",
-            f"restored {_db(flip['psnr_restored'])}\n-> {flip['pred_restored']}",
-        ])
+        captions.append(
+            [
+                f"{flip['kind']}: {Path(flip['image']).name}\ntruth {flip['truth']}",
+                f"JPEG q{flip['quality']} {_db(flip['psnr_jpeg'])}\n-> {flip['pred_jpeg']}",
+                f"restored {_db(flip['psnr_restored'])}\n-> {flip['pred_restored']}",
+            ]
+        )
     image_grid(path, rows, captions)
     return True
 
 
-def run_restoration_study(
-    cfg: RestorationStudyConfig, device: str = "cpu", progress: bool = True
-) -> dict[str, Any]:
+def run_restoration_study(cfg: RestorationStudyConfig, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the study and write its results folder; returns the summary rows and file names."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -281,46 +317,77 @@ def run_restoration_study(
     restored = [r for r in summary if r["set"] == "restored"]
     figures, missing = [], []
 
-    def draw(name: str, ok: bool) -> None:
-        (figures if ok else missing).append(name)
+    def draw(name: str, plot: Callable[..., bool], *args: Any, **kwargs: Any) -> None:
+        (figures if plot(out / name, *args, **kwargs) else missing).append(name)
 
-    draw("accuracy_vs_quality.png", line_plot(
-        out / "accuracy_vs_quality.png",
-        {"JPEG": ([r["quality"] for r in jpeg], [r[metric] for r in jpeg]),
-         "restored": ([r["quality"] for r in restored], [r[metric] for r in restored])},
-        "JPEG quality (QF)", metric, f"{metric} vs quality", hlines={"original": summary[0][metric]},
-    ))
-    draw("accuracy_vs_psnr.png", line_plot(
-        out / "accuracy_vs_psnr.png",
-        {"JPEG": ([r["psnr_mean"] for r in jpeg], [r[metric] for r in jpeg]),
-         "restored": ([r["psnr_mean"] for r in restored], [r[metric] for r in restored])},
-        "mean PSNR against the original (dB)", metric, f"{metric} vs PSNR",
+    draw(
+        "accuracy_vs_quality.png",
+        line_plot,
+        {
+            "JPEG": ([r["quality"] for r in jpeg], [r[metric] for r in jpeg]),
+            "restored": ([r["quality"] for r in restored], [r[metric] for r in restored]),
+        },
+        "JPEG quality (QF)",
+        metric,
+        f"{metric} vs quality",
+        hlines={"original": summary[0][metric]},
+    )
+    draw(
+        "accuracy_vs_psnr.png",
+        line_plot,
+        {
+            "JPEG": ([r["psnr_mean"] for r in jpeg], [r[metric] for r in jpeg]),
+            "restored": ([r["psnr_mean"] for r in restored], [r[metric] for r in restored]),
+        },
+        "mean PSNR against the original (dB)",
+        metric,
+        f"{metric} vs PSNR",
         labels={"JPEG": [f"q{r['quality']}" for r in jpeg], "restored": [f"q{r['quality']}" for r in restored]},
         lines=False,
-    ))
+    )
     has_grid = _flip_grid(ctx, flips, out / "flips.png")
     fixed = sum(1 for f in flips if f["kind"] == "fixed")
     broken = len(flips) - fixed
-    what = (f"{metric} = share of test images whose top-1 equals the label" if test.labelled else
-            f"{metric} = share of images whose top-1 equals the classifier's top-1 on the original (no labels)")
+    what = (
+        f"{metric} = share of test images whose top-1 equals the label"
+        if test.labelled
+        else f"{metric} = share of images whose top-1 equals the classifier's top-1 on the original (no labels)"
+    )
     sections = [
-        Section("Setup", [
-            f"Data: {cfg.data.root} split '{cfg.data.test_split}', {len(test)} images"
-            f"{f' in {len(test.classes)} classes' if test.labelled else ' (label-free)'}; "
-            f"classifier {cfg.classifier.spec}{' fine-tuned on the clean train split' if cfg.finetune else ''}.",
-            f"JPEG: IJG qualities {', '.join(map(str, cfg.qualities))}, {cfg.subsampling} subsampling. "
-            f"Restorers: {cfg.restorer}.",
-            source_note(cfg.data.root, cfg.data.test_split, test.names), what + ".",
-        ] + ([cfg.notes] if cfg.notes else [])),
-        Section("Accuracy with and without restoration", figures=[f for f in figures if f.startswith("accuracy")],
-                tables=[("summary.csv", summary)]),
-        Section("Prediction flips", [
-            f"'fixed': wrong on the JPEG copy, right after restoration ({fixed} over all qualities); "
-            f"'broken': right on the JPEG copy, wrong after restoration ({broken}). Full list: flips.csv."
-        ], figures=["flips.png"] if has_grid else []),
+        Section(
+            "Setup",
+            [
+                f"Data: {cfg.data.root} split '{cfg.data.test_split}', {len(test)} images"
+                f"{f' in {len(test.classes)} classes' if test.labelled else ' (label-free)'}; "
+                f"classifier {cfg.classifier.spec}{' fine-tuned on the clean train split' if cfg.finetune else ''}.",
+                f"JPEG: IJG qualities {', '.join(map(str, cfg.qualities))}, {cfg.subsampling} subsampling. "
+                f"Restorers: {cfg.restorer}.",
+                source_note(cfg.data.root, cfg.data.test_split, test.names),
+                what + ".",
+            ]
+            + ([cfg.notes] if cfg.notes else []),
+        ),
+        Section(
+            "Accuracy with and without restoration",
+            figures=[f for f in figures if f.startswith("accuracy")],
+            tables=[("summary.csv", summary)],
+        ),
+        Section(
+            "Prediction flips",
+            [
+                f"'fixed': wrong on the JPEG copy, right after restoration ({fixed} over all qualities); "
+                f"'broken': right on the JPEG copy, wrong after restoration ({broken}). Full list: flips.csv."
+            ],
+            figures=["flips.png"] if has_grid else [],
+        ),
     ]
     write_report(out / "report.html", "Restoration before classification", sections, missing)
-    result = {"study": "restoration", "metric": metric, "summary": summary, "flips": {"fixed": fixed, "broken": broken},
-              "report": str(out / "report.html")}
+    result = {
+        "study": "restoration",
+        "metric": metric,
+        "summary": summary,
+        "flips": {"fixed": fixed, "broken": broken},
+        "report": str(out / "report.html"),
+    }
     write_json(result, out / "results.json")
     return result
