@@ -32,7 +32,9 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
-    base = 128 + 60 * np.sin(xx / 37.0)[..., None] * np.cos(yy / 23.0)[..., None] + rng.normal(0, 12, (height, width, 3))
+    base = (
+        128 + 60 * np.sin(xx / 37.0)[..., None] * np.cos(yy / 23.0)[..., None] + rng.normal(0, 12, (height, width, 3))
+    )
     image = np.clip(base, 0, 255).astype(np.uint8)
     net = load_model(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,14 +71,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for name in args.sizes:
-        cmd = [sys.executable, __file__, "--child", *map(str, SIZES[name]), "--quality", str(args.quality),
-               "--repeats", str(args.repeats)] + (["--model", args.model] if args.model else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            *map(str, SIZES[name]),
+            "--quality",
+            str(args.quality),
+            "--repeats",
+            str(args.repeats),
+        ] + (["--model", args.model] if args.model else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append({"size": name, **json.loads(out.strip().splitlines()[-1])})
     print(f"{'size':>5} | {'pixels':>11} | {'seconds':>7} | {'MP/s':>5} | {'peak RSS GiB':>12} | threads")
     for r in rows:
-        print(f"{r['size']:>5} | {r['width']}x{r['height']:<6} | {r['seconds']:>7.2f} | "
-              f"{r['megapixels_per_s']:>5.2f} | {r['peak_rss_gib']:>12.2f} | {r['threads']}")
+        print(
+            f"{r['size']:>5} | {r['width']}x{r['height']:<6} | {r['seconds']:>7.2f} | "
+            f"{r['megapixels_per_s']:>5.2f} | {r['peak_rss_gib']:>12.2f} | {r['threads']}"
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "quality": args.quality, "rows": rows}, indent=2))

@@ -12,12 +12,13 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dejpeg.imageio import list_images, load_rgb_u8
+from dejpeg.imageio import list_images, load_rgb_u8, save_image
 from dejpeg.jpeg import (
     decode,
     encode,
     ijg_qtables,
     pad_to_multiple,
+    read_jpeg,
     read_qtables,
     rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,
@@ -136,7 +137,20 @@ def restore(
         return restore_array(source, tables, model, device)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
-    return restore_array(decode(source), read_qtables(source), model, device)
+    jpeg = read_jpeg(source)
+    return restore_array(jpeg.pixels, jpeg.qtables, model, device)
+
+
+def restore_file(
+    source: str | os.PathLike, destination: str | os.PathLike, model: ModelLike = None, device: str = "cpu"
+) -> None:
+    """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
+
+    The output is written atomically: it either appears complete or not at all.
+    """
+    jpeg = read_jpeg(source)
+    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device)
+    save_image(restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile)
 
 
 def load_reference(path: Path, gray: bool) -> np.ndarray:

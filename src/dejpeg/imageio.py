@@ -55,13 +55,21 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
         raise
 
 
-def save_image(image_u8: np.ndarray, path: str | os.PathLike) -> None:
-    """Save losslessly in the format named by the suffix (PNG, BMP, TIFF, lossless WebP), atomically."""
+def save_image(
+    image_u8: np.ndarray, path: str | os.PathLike, exif: bytes | None = None, icc_profile: bytes | None = None
+) -> None:
+    """Save losslessly in the format named by the suffix (PNG, BMP, TIFF, lossless WebP), atomically.
+
+    ``exif`` and ``icc_profile`` are carried over where the format stores them (not BMP), so a
+    restored photo keeps its orientation and colours.
+    """
     path = Path(path)
     fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r}; use one of {sorted(LOSSLESS_SUFFIXES)}")
     buf = io.BytesIO()
-    options = {"lossless": True} if fmt == "WEBP" else {}
+    options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
+    if fmt != "BMP":
+        options.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
     Image.fromarray(image_u8).save(buf, format=fmt, **options)
     atomic_write_bytes(buf.getvalue(), path)

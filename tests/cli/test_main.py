@@ -86,3 +86,16 @@ def test_evaluate_prints_table_and_writes_json(image_folder, tmp_path, capsys):
     assert code == 0
     assert "PSNR" in capsys.readouterr().out
     assert json.loads(out.read_text())["rows"][0]["quality"] == 10
+
+
+def test_restore_keeps_exif_orientation_and_icc_profile(tmp_path, natural_image):
+    src = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW when displayed
+    icc = b"fake-icc-profile-bytes"
+    Image.fromarray(natural_image(32, 48)).save(src, quality=30, exif=exif.tobytes(), icc_profile=icc)
+    out = tmp_path / "phone.png"
+    assert main(["restore", str(src), "-o", str(out), "--quiet"]) == 0
+    with Image.open(out) as restored:
+        assert restored.getexif()[0x0112] == 6
+        assert restored.info.get("icc_profile") == icc

@@ -56,7 +56,9 @@ def test_inverse_matches_libjpeg_decoder() -> None:
 
 def test_neutral_chroma_is_128() -> None:
     grey = torch.full((1, 3, 1, 1), 77 / 255, dtype=torch.float64)
-    torch.testing.assert_close(rgb_to_ycbcr_jfif(grey).flatten() * 255, torch.tensor([77.0, 128, 128], dtype=torch.float64))
+    torch.testing.assert_close(
+        rgb_to_ycbcr_jfif(grey).flatten() * 255, torch.tensor([77.0, 128, 128], dtype=torch.float64)
+    )
 
 
 def test_known_values() -> None:
@@ -74,7 +76,9 @@ def test_modules_equal_functions() -> None:
 
 
 def test_y_bt601_hand_values() -> None:
-    rgb = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [100, 150, 200], [2, 44, 141]]], np.uint8)
+    rgb = np.array(
+        [[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [100, 150, 200], [2, 44, 141]]], np.uint8
+    )
     # 16 + (65.481 R + 128.553 G + 24.966 B) / 255, worked by hand:
     # white 16 + 219 = 235; red 81.481; green 144.553; blue 40.966;
     # (100,150,200): 16 + 30824.25/255 = 136.879; (2,44,141): 16 + 9307.5/255 = 52.5 exactly,

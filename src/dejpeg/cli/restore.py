@@ -7,10 +7,8 @@ import sys
 
 from tqdm import tqdm
 
-from dejpeg.api import load_model
-from dejpeg.api import restore as restore_file
+from dejpeg.api import load_model, restore_file
 from dejpeg.cli._inputs import JPEG_SUFFIXES, expand_inputs, output_paths
-from dejpeg.imageio import save_image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = []
     for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
         try:
-            save_image(restore_file(src, model, device=args.device), dst)
+            restore_file(src, dst, model, device=args.device)
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))
     for name, why in failures:

@@ -1,7 +1,7 @@
 """Everything about the JPEG format: tables, codec, coefficients, DCT, colour."""
 
 from dejpeg.jpeg.blocks import blockify, deblockify, pad_to_multiple
-from dejpeg.jpeg.codec import SUBSAMPLING, decode, encode, jpeg_roundtrip, read_qtables
+from dejpeg.jpeg.codec import SUBSAMPLING, DecodedJpeg, decode, encode, jpeg_roundtrip, read_jpeg, read_qtables
 from dejpeg.jpeg.coefficients import (
     JpegCoefficients,
     decode_luma_from_coefficients,
@@ -25,7 +25,9 @@ __all__ = [
     "deblockify",
     "pad_to_multiple",
     "SUBSAMPLING",
+    "DecodedJpeg",
     "decode",
+    "read_jpeg",
     "encode",
     "jpeg_roundtrip",
     "read_qtables",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +82,18 @@ def _open(source: PathOrBytes) -> Image.Image:
         raise ValueError(f"not a readable JPEG file: {error}") from error
 
 
-def decode(source: PathOrBytes) -> np.ndarray:
-    """Decode a JPEG (bytes or path) to uint8: (H, W) for grayscale files, (H, W, 3) RGB otherwise."""
+@dataclass(frozen=True)
+class DecodedJpeg:
+    """A JPEG file read once: its pixels, its tables, and the metadata a restored copy should keep."""
+
+    pixels: np.ndarray  # (H, W) uint8 for grayscale files, (H, W, 3) RGB otherwise
+    qtables: np.ndarray  # (N, 8, 8) int32, raster order, by table slot
+    exif: bytes | None  # raw EXIF (orientation, camera, date), None when absent
+    icc_profile: bytes | None  # colour profile, None when absent
+
+
+def read_jpeg(source: PathOrBytes) -> DecodedJpeg:
+    """Decode a JPEG (bytes or path) and read its tables and metadata in one pass."""
     with _open(source) as pil:
         if pil.format != "JPEG":
             raise ValueError(f"not a JPEG file (format {pil.format})")
@@ -90,9 +101,19 @@ def decode(source: PathOrBytes) -> np.ndarray:
             pil.load()
         except OSError as error:  # truncated or corrupt entropy-coded data
             raise ValueError(f"corrupt JPEG data: {error}") from error
-        if pil.mode == "L":
-            return np.asarray(pil).copy()
-        return np.asarray(pil.convert("RGB")).copy()
+        pixels = np.asarray(pil if pil.mode == "L" else pil.convert("RGB")).copy()
+        quant = pil.quantization
+        return DecodedJpeg(
+            pixels=pixels,
+            qtables=np.stack([np.asarray(quant[k], dtype=np.int32).reshape(8, 8) for k in sorted(quant)]),
+            exif=pil.info.get("exif"),
+            icc_profile=pil.info.get("icc_profile"),
+        )
+
+
+def decode(source: PathOrBytes) -> np.ndarray:
+    """Decode a JPEG (bytes or path) to uint8: (H, W) for grayscale files, (H, W, 3) RGB otherwise."""
+    return read_jpeg(source).pixels
 
 
 def read_qtables(source: PathOrBytes) -> np.ndarray:
