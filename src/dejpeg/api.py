@@ -178,9 +178,8 @@ def evaluate(
         ``{"model", "data", "gray", "images", "rows": [...]}``, one row per quality with the JPEG and
         restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
     """
+    was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
     net = load_model(model, device)
-    was_training = net.training
-    net.eval()
     files = list_images(data)[:max_images]
     references = [load_reference(f, gray) for f in files]
     rows = []

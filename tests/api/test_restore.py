@@ -76,3 +76,15 @@ def test_evaluate_reports_gains_per_quality(image_folder):
 
 def test_load_model_default_is_eval_mode():
     assert not load_model().training
+
+
+def test_evaluate_restores_the_training_mode_of_a_module(image_folder):
+    model = dejpeg.models.create_model(
+        "dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1
+    )
+    model.train()
+    evaluate(image_folder, model=model, qualities=[30], max_images=1, progress=False)
+    assert model.training
+    model.eval()
+    evaluate(image_folder, model=model, qualities=[30], max_images=1, progress=False)
+    assert not model.training
