@@ -1,8 +1,8 @@
 """Regression check of the shipped default model on held-out photos (needs ../shared)."""
 
 import pytest
-
 from conftest import shared_path
+
 from dejpeg.api import evaluate
 from dejpeg.models import default_model_name, get_entry
 
