@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,19 @@ from tqdm import tqdm
 
 from dejpeg.imageio import list_images, load_rgb_u8, save_image
 from dejpeg.jpeg import (
+    JpegCoefficients,
     decode,
     encode,
     ijg_qtables,
     pad_to_multiple,
+    read_coefficients,
     read_jpeg,
     read_qtables,
     rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,
     ycbcr_jfif_to_rgb,
 )
+from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.metrics import image_metrics
 from dejpeg.models import create_model, default_model_name
 
@@ -86,6 +90,7 @@ def restore_array(
     device: str | torch.device = "cpu",
     tile: int = TILE,
     overlap: int = OVERLAP,
+    coefficients: JpegCoefficients | None = None,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -93,6 +98,8 @@ def restore_array(
         damaged_u8: (H, W) gray or (H, W, 3) RGB uint8, as decoded.
         qtables: (N, 8, 8) tables of the file (luma first); a single table serves both.
         model: registry name, module, or None for the default model.
+        coefficients: the file's coefficients; when given, the result is projected into their
+            quantization intervals (:mod:`dejpeg.jpeg.consistency`).
 
     Returns:
         uint8 array of the same shape.
@@ -109,7 +116,23 @@ def restore_array(
         restored = ycbcr_jfif_to_rgb(torch.cat([y, ycc[:, 1:]], dim=1))
     else:
         restored = _run_tiled(net, image, qt, tile, overlap)
+    if coefficients is not None:
+        restored = project_to_coefficients(restored[0], coefficients)[None]
     return _to_u8(restored, gray)
+
+
+def _coefficients_or_none(data: bytes) -> JpegCoefficients | None:
+    """The file's coefficients for the consistency step, or None (with a warning) for files libjpeg
+    cannot give them for (e.g. CMYK): those are restored without the step rather than refused."""
+    try:
+        return read_coefficients(data)
+    except ValueError as error:
+        warnings.warn(f"restoring without the DCT consistency step: {error}", stacklevel=3)
+        return None
+
+
+def _read_source(source: str | os.PathLike | bytes) -> bytes:
+    return bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
 
 
 def restore(
@@ -119,11 +142,14 @@ def restore(
     qtables: np.ndarray | None = None,
     quality: int | None = None,
     device: str | torch.device = "cpu",
+    consistency: bool = True,
 ) -> np.ndarray:
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
     A file carries its quantization tables, which the model reads. A decoded array does not: give
     ``qtables`` (e.g. from :func:`dejpeg.jpeg.read_qtables`) or the IJG ``quality`` it was saved at.
+    With ``consistency`` (files and bytes only: an array has no coefficients), the result is kept
+    inside the file's quantization intervals.
 
     Example:
         >>> restored = restore("photo.jpg")            # doctest: +SKIP
@@ -137,19 +163,27 @@ def restore(
         return restore_array(source, tables, model, device)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
-    jpeg = read_jpeg(source)
-    return restore_array(jpeg.pixels, jpeg.qtables, model, device)
+    data = _read_source(source)
+    jpeg = read_jpeg(data)
+    coefficients = _coefficients_or_none(data) if consistency else None
+    return restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients)
 
 
 def restore_file(
-    source: str | os.PathLike, destination: str | os.PathLike, model: ModelLike = None, device: str = "cpu"
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    model: ModelLike = None,
+    device: str = "cpu",
+    consistency: bool = True,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
     """
-    jpeg = read_jpeg(source)
-    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device)
+    data = _read_source(source)
+    jpeg = read_jpeg(data)
+    coefficients = _coefficients_or_none(data) if consistency else None
+    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients)
     save_image(restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile)
 
 
@@ -168,11 +202,13 @@ def evaluate(
     max_images: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    consistency: bool = True,
 ) -> dict[str, Any]:
     """Compress every image of ``data`` at each quality, restore it, and score both against the original.
 
     Conventions of the published tables (``../shared/data/README.md``): gray track = MATLAB-style Y
     coded as a grayscale JPEG; colour = RGB with 4:2:0; metrics by :mod:`dejpeg.metrics`.
+    ``consistency`` applies the DCT consistency step, as :func:`restore` does by default.
 
     Returns:
         ``{"model", "data", "gray", "images", "rows": [...]}``, one row per quality with the JPEG and
@@ -190,7 +226,8 @@ def evaluate(
                 data_bytes = encode(ref, quality=quality, subsampling=subsampling)
                 damaged = decode(data_bytes)
                 start = time.perf_counter()
-                restored = restore_array(damaged, read_qtables(data_bytes), net, device)
+                coefficients = read_coefficients(data_bytes) if consistency else None
+                restored = restore_array(damaged, read_qtables(data_bytes), net, device, coefficients=coefficients)
                 seconds += time.perf_counter() - start
                 pixels += ref.shape[0] * ref.shape[1]
                 jpeg_scores.append(image_metrics(damaged, ref))
@@ -205,4 +242,11 @@ def evaluate(
     finally:
         net.train(was_training)
     name = model if isinstance(model, str) else (default_model_name() if model is None else type(model).__name__)
-    return {"model": name, "data": str(data), "gray": gray, "images": len(files), "rows": rows}
+    return {
+        "model": name,
+        "data": str(data),
+        "gray": gray,
+        "consistency": consistency,
+        "images": len(files),
+        "rows": rows,
+    }

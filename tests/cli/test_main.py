@@ -81,8 +81,9 @@ def test_models_json(capsys):
 
 def test_evaluate_prints_table_and_writes_json(image_folder, tmp_path, capsys):
     out = tmp_path / "res.json"
-    code = main(["evaluate", str(image_folder), "--quality", "10", "--gray", "--max-images", "2",
-                 "--json", str(out), "--quiet"])
+    code = main(
+        ["evaluate", str(image_folder), "--quality", "10", "--gray", "--max-images", "2", "--json", str(out), "--quiet"]
+    )
     assert code == 0
     assert "PSNR" in capsys.readouterr().out
     assert json.loads(out.read_text())["rows"][0]["quality"] == 10

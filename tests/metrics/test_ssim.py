@@ -15,7 +15,12 @@ def _skimage_ssim(a: np.ndarray, b: np.ndarray, channel_axis: int | None = None)
     # (win_size - 1) // 2 = 5 pixels per side: exactly the windows that lie inside the image,
     # i.e. our valid region, so the two agree to rounding.
     return structural_similarity(
-        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
+        a,
+        b,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
         channel_axis=channel_axis,
     )
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dejpeg.jpeg import ijg_qtables
-from dejpeg.train.data import JpegPatchStream, PatchConfig, patch_loader
+from dejpeg.train.data import JpegPatchStream, PatchConfig, foreign_qtables, patch_loader
 
 
 def _stream(folder, **kw) -> JpegPatchStream:
@@ -62,3 +62,22 @@ def test_bad_patch_size_and_small_images_are_rejected(image_folder):
         JpegPatchStream(PatchConfig(folder=str(image_folder), patch_size=40))
     with pytest.raises(ValueError, match="smaller than patch_size"):
         JpegPatchStream(PatchConfig(folder=str(image_folder), patch_size=128))
+
+
+def test_foreign_tables_differ_from_ijg_but_stay_near_its_quality():
+    rng = np.random.default_rng(0)
+    ijg = ijg_qtables(30).astype(np.float64)
+    tables = [foreign_qtables(30, rng) for _ in range(50)]
+    for t in tables:
+        assert t.shape == (2, 8, 8) and t.min() >= 1 and t.max() <= 255
+    ratios = np.log(np.stack(tables) / ijg)
+    assert (np.abs(ratios).mean(axis=(1, 2, 3)) > 0.05).all()  # every draw departs from IJG
+    assert abs(ratios.mean()) < 0.1  # ... without drifting to another quality on average
+
+
+def test_foreign_table_batches_carry_their_own_tables(image_folder):
+    stream = _stream(image_folder, quality=40, gray_prob=0.0, foreign_tables_prob=1.0)
+    batch = stream.make_batch(0)
+    ijg = torch.from_numpy(ijg_qtables(40)).float()
+    assert not any(torch.equal(t, ijg) for t in batch["qtables"])
+    assert not torch.equal(batch["qtables"][0], batch["qtables"][1])

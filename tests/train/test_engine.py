@@ -97,8 +97,15 @@ def test_resume_reproduces_an_uninterrupted_run(image_folder, tmp_path):
 
 
 def test_validation_runs_through_evaluate(image_folder, tmp_path):
-    cfg = _config(image_folder, tmp_path / "v", steps=2, val_every=2, val_folder=str(image_folder),
-                  val_qualities=[10], val_images=2)
+    cfg = _config(
+        image_folder,
+        tmp_path / "v",
+        steps=2,
+        val_every=2,
+        val_folder=str(image_folder),
+        val_qualities=[10],
+        val_images=2,
+    )
     history = fit(cfg, progress=False)
     assert set(history.val[-1]) >= {"step", "q10_psnr_gain", "q10_ssim_gain"}
 
@@ -110,8 +117,19 @@ def test_torchrun_two_processes_match_and_write_once(image_folder, tmp_path):
     raw = cfg.to_dict()
     config.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dejpeg.cli", "train", str(config), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "dejpeg.cli",
+        "train",
+        str(config),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = load_file(str(tmp_path / "ddp" / FINAL_WEIGHTS))

@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-consistency", dest="consistency", action="store_false", help="skip the DCT consistency step")
 
 
 def format_table(result: dict) -> str:
@@ -27,7 +28,7 @@ def format_table(result: dict) -> str:
     header += f"{'JPEG PSNR-B':>11} {'PSNR-B':>7} {'gain':>6} | {'MP/s':>5}"
     lines = [
         f"model {result['model']} on {result['data']} ({result['images']} images, "
-        f"{'gray' if result['gray'] else 'color'})",
+        f"{'gray' if result['gray'] else 'color'}, consistency {'on' if result['consistency'] else 'off'})",
         header,
         "-" * len(header),
     ]
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         device=args.device,
         progress=not args.quiet,
+        consistency=args.consistency,
     )
     print(format_table(result))
     if args.json_path:

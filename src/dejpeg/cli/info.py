@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     kind = "IJG-scaled tables" if info["quality_exact"] else "nearest IJG quality (non-IJG tables)"
-    print(f"{info['file']}: {info['width']}x{info['height']}, {info['bytes']} bytes, "
-          f"ratio {info['compression_ratio']:.3f}")
+    print(
+        f"{info['file']}: {info['width']}x{info['height']}, {info['bytes']} bytes, "
+        f"ratio {info['compression_ratio']:.3f}"
+    )
     print(f"estimated quality: {info['quality']} ({kind})")
     for comp in info["components"]:
         v, h = comp["sampling"]

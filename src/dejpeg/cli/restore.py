@@ -19,6 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-consistency",
+        dest="consistency",
+        action="store_false",
+        help="skip the DCT consistency step (keeping the result inside the file's quantization intervals)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = []
     for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
         try:
-            restore_file(src, dst, model, device=args.device)
+            restore_file(src, dst, model, device=args.device, consistency=args.consistency)
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))
     for name, why in failures:

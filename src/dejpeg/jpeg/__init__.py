@@ -15,7 +15,7 @@ from dejpeg.jpeg.color import (
     rgb_to_ycbcr_jfif,
     ycbcr_jfif_to_rgb,
 )
-from dejpeg.jpeg.dct import ZIGZAG_ORDER, Dct8x8, Idct8x8, dct_8x8, idct_8x8, zigzag_scan, zigzag_unscan
+from dejpeg.jpeg.dct import ZIGZAG_ORDER, Dct8x8, Idct8x8, dct_8x8, dct_matrix, idct_8x8, zigzag_scan, zigzag_unscan
 from dejpeg.jpeg.quality import QualityEstimate, estimate_quality
 from dejpeg.jpeg.quant import IJG_CHROMA, IJG_LUMA, ijg_qtables, quality_to_scale, scale_qtable
 from dejpeg.jpeg.transforms import RatioResult, compress_to_ratio, double_compress
@@ -44,6 +44,7 @@ __all__ = [
     "Dct8x8",
     "Idct8x8",
     "dct_8x8",
+    "dct_matrix",
     "idct_8x8",
     "zigzag_scan",
     "zigzag_unscan",

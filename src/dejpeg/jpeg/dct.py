@@ -32,6 +32,11 @@ def _dct_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.from_numpy(_dct_matrix_f64()).to(dtype=dtype, device=device)
 
 
+def dct_matrix(dtype: torch.dtype = torch.float32) -> Tensor:
+    """The orthonormal 8x8 DCT-II basis ``C`` (row = frequency): ``dct_8x8(X) == C @ X @ C.T``."""
+    return _dct_matrix(dtype, torch.device("cpu")).clone()
+
+
 def _check_blocks(blocks: Tensor) -> None:
     if not isinstance(blocks, Tensor):
         raise ValueError(f"expected a torch.Tensor, got {type(blocks).__name__}")

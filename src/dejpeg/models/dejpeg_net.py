@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
+from dejpeg.jpeg.dct import dct_matrix
 from dejpeg.models._base import RestorationModel
 from dejpeg.models._registry import Weights, register_model
 
@@ -47,10 +48,16 @@ class BlockStage(nn.Module):
     entry and exit convolutions see each block with its 8 neighbours, so outputs agree across block
     boundaries. Full-resolution convolutions on few channels are memory-bound on a CPU (measured
     5-10x slower per MAC), which is why there are none.
+
+    With ``dct_io`` the blocks enter as DCT coefficients divided by their quantization steps (the
+    scale of what the file lost) and the correction leaves as coefficients in units of those steps,
+    so one network sees similar numbers at every quality and cannot make large changes where the
+    steps are small (high qualities). Without it, raw pixels go in and come out.
     """
 
-    def __init__(self, in_ch: int, guide_ch: int, cond_dim: int, width: int, blocks: int) -> None:
+    def __init__(self, in_ch: int, guide_ch: int, cond_dim: int, width: int, blocks: int, dct_io: bool) -> None:
         super().__init__()
+        self.dct_io = dct_io
         self.entry = nn.Conv2d((in_ch + guide_ch) * BLOCK * BLOCK, width, 3, padding=1)
         self.body = nn.ModuleList(FiLMResBlock(width) for _ in range(blocks))
         self.exit = nn.Conv2d(width, in_ch * BLOCK * BLOCK, 3, padding=1)
@@ -59,14 +66,37 @@ class BlockStage(nn.Module):
         for layer in (self.film[-1], self.exit):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        # 2-D DCT of a raster-flattened block as one 64x64 matrix (rows: raster frequency index).
+        self.register_buffer("basis", torch.kron(dct_matrix(), dct_matrix()), persistent=False)
 
-    def forward(self, x: Tensor, guide: Tensor | None, cond: Tensor) -> Tensor:
-        inp = x if guide is None else torch.cat([x, guide], dim=1)
-        h = self.entry(F.pixel_unshuffle(inp, BLOCK))
+    def _analyse(self, planes: Tensor, steps: Tensor) -> Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, C*64, H/8, W/8): coefficients / step, or raw block pixels."""
+        blocks = F.pixel_unshuffle(planes, BLOCK)
+        if not self.dct_io:
+            return blocks
+        b, _, h, w = blocks.shape
+        pixels = blocks.view(b, -1, BLOCK * BLOCK, h, w) * 255.0 - 128.0
+        coefficients = torch.einsum("uk,bckhw->bcuhw", self.basis, pixels)
+        return (coefficients / steps[:, :, :, None, None]).reshape(b, -1, h, w)
+
+    def _synthesise(self, correction: Tensor, steps: Tensor) -> Tensor:
+        """Inverse of :meth:`_analyse` for the exit's output: (B, C*64, H/8, W/8) -> (B, C, H, W)."""
+        if self.dct_io:
+            b, _, h, w = correction.shape
+            coefficients = correction.view(b, -1, BLOCK * BLOCK, h, w) * steps[:, :, :, None, None]
+            correction = torch.einsum("uk,bcuhw->bckhw", self.basis, coefficients).reshape(b, -1, h, w) / 255.0
+        return F.pixel_shuffle(correction, BLOCK)
+
+    def forward(self, x: Tensor, guide: Tensor | None, cond: Tensor, steps: Tensor, guide_steps: Tensor) -> Tensor:
+        """``steps``/``guide_steps``: (B, C, 64) raster quantization steps of each channel of x / guide."""
+        inp = self._analyse(x, steps)
+        if guide is not None:
+            inp = torch.cat([inp, self._analyse(guide, guide_steps)], dim=1)
+        h = self.entry(inp)
         film = self.film(cond).chunk(2 * len(self.body), dim=1)
         for i, block in enumerate(self.body):
             h = block(h, film[2 * i], film[2 * i + 1])
-        return x + F.pixel_shuffle(self.exit(h), BLOCK)
+        return x + self._synthesise(self.exit(h), steps)
 
 
 class DejpegNet(RestorationModel):
@@ -82,21 +112,33 @@ class DejpegNet(RestorationModel):
         luma_blocks: int = 8,
         chroma_width: int = 64,
         chroma_blocks: int = 4,
+        conditioned: bool = True,
+        dct_io: bool = False,
     ) -> None:
         super().__init__()
-        self.luma = BlockStage(1, 0, 64, luma_width, luma_blocks)
+        # Unconditioned (ablation): the FiLM nets see zeros, i.e. a learned constant scale/shift.
+        self.conditioned = conditioned
+        self.luma = BlockStage(1, 0, 64, luma_width, luma_blocks, dct_io)
         # Chroma sees the decoded and the restored luma: their difference tells where edges were lost.
-        self.chroma = BlockStage(2, 2, 128, chroma_width, chroma_blocks)
+        self.chroma = BlockStage(2, 2, 128, chroma_width, chroma_blocks, dct_io)
 
     def forward(self, image: Tensor, qtables: Tensor) -> Tensor:
+        if not self.conditioned:
+            qtables = torch.ones_like(qtables)  # log(1) = 0: no information about the tables
         luma_table = qtable_features(qtables[:, :1])
+        steps = qtables.flatten(2).clamp(min=1)  # (B, 2, 64): luma, chroma
+        luma_steps = steps[:, :1]
         if image.shape[1] == 1:
-            return self.luma(image, None, luma_table)
+            return self.luma(image, None, luma_table, luma_steps, luma_steps)
         if image.shape[1] != 3:
             raise ValueError(f"expected 1 or 3 channels, got {image.shape[1]}")
         ycc = rgb_to_ycbcr_jfif(image)
-        y = self.luma(ycc[:, :1], None, luma_table)
-        cbcr = self.chroma(ycc[:, 1:], torch.cat([ycc[:, :1], y], dim=1), qtable_features(qtables[:, :2]))
+        y = self.luma(ycc[:, :1], None, luma_table, luma_steps, luma_steps)
+        guide = torch.cat([ycc[:, :1], y], dim=1)
+        chroma_steps = steps[:, 1:].expand(-1, 2, -1)
+        cbcr = self.chroma(
+            ycc[:, 1:], guide, qtable_features(qtables[:, :2]), chroma_steps, luma_steps.expand(-1, 2, -1)
+        )
         return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
 
 

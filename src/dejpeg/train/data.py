@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dejpeg.imageio import IMAGE_SUFFIXES, list_images, load_rgb_u8
-from dejpeg.jpeg import decode, encode, read_qtables, rgb_to_y_bt601_u8
+from dejpeg.jpeg import decode, encode, ijg_qtables, read_qtables, rgb_to_y_bt601_u8
 from dejpeg.jpeg.transforms import double_compress
 
 
@@ -29,6 +29,9 @@ class PatchConfig:
         convention); the rest are RGB JPEGs with a subsampling drawn from ``subsampling``.
     double_prob: share of patches compressed twice (second quality drawn the same way, grid shifted
         by a random offset when ``double_shift``).
+    foreign_tables_prob: share of (single-pass) patches coded with tables unlike libjpeg's, as cameras,
+        Photoshop or mozjpeg write them (see :func:`foreign_qtables`), so a table-steered model does not
+        learn only the IJG family.
     recursive: also take the images of sub-folders (e.g. an ImageFolder ``train/<class>/`` tree).
     target: ``"clean"`` (supervised: the original patch) or ``"jpeg"`` (Noise2Noise, Lehtinen et al.
         2018: an independently compressed copy of it, so no clean image is ever a target). The copy is
@@ -45,6 +48,7 @@ class PatchConfig:
     subsampling: tuple[str, ...] = ("420",)
     double_prob: float = 0.0
     double_shift: bool = True
+    foreign_tables_prob: float = 0.0
     augment: bool = True
     recursive: bool = False
     target: str = "clean"
@@ -117,6 +121,9 @@ class JpegPatchStream(IterableDataset):
             clean = clean[shift[0] : shift[0] + h, shift[1] : shift[1] + w]
             if (h, w) != (p, p):
                 damaged, clean = _pad_to(damaged, p), _pad_to(clean, p)
+        elif rng.random() < self.cfg.foreign_tables_prob:
+            data = encode(clean, qtables=foreign_qtables(self._quality(rng), rng), subsampling=subsampling)
+            damaged = decode(data)
         else:
             data = encode(clean, quality=self._quality(rng), subsampling=subsampling)
             damaged = decode(data)
@@ -161,6 +168,23 @@ class JpegPatchStream(IterableDataset):
         while True:
             yield self.make_batch(index)
             index += workers
+
+
+def foreign_qtables(quality: int, rng: np.random.Generator) -> np.ndarray:
+    """Random (2, 8, 8) tables around IJG ``quality``, the way other encoders differ from libjpeg.
+
+    Each table gets a random tilt over frequency (flatter or steeper than IJG, as camera and
+    mozjpeg/PSNR-HVS tables are) and independent per-entry jitter (hand-tuned tables), then is
+    rounded and clipped to 1..255.
+    """
+    u, v = np.mgrid[0:8, 0:8]
+    frequency = (u + v) / 14.0 - 0.5  # -0.5 (DC) .. +0.5 (highest)
+    tables = []
+    for base in ijg_qtables(quality).astype(np.float64):
+        tilt = rng.uniform(-1.0, 1.0) * frequency
+        jitter = rng.normal(0.0, 0.15, (8, 8))
+        tables.append(np.clip(np.round(base * np.exp(tilt + jitter)), 1, 255))
+    return np.stack(tables).astype(np.int32)
 
 
 def _image_files(folder: str, recursive: bool) -> list[Path]:

@@ -1,0 +1,80 @@
+"""DCT-domain consistency: keep a restored image inside the set of images that code to the same file.
+
+Why: the file's quantized coefficient ``c`` with step ``q`` says the original coefficient lay in
+``[(c - 1/2) q, (c + 1/2) q]``. Clipping a restored block's coefficients into those intervals is the
+orthogonal projection onto a convex set that holds the original, so (up to the encoder's integer DCT
+and clamping) it can only move a restoration closer to the original: a safety net for high qualities
+where the intervals are narrow. Subsampled chroma is projected at its coded resolution: the correction
+of the average-pooled plane is spread back by nearest-neighbour upsampling, which is the exact
+orthogonal projection for average pooling.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dejpeg.jpeg.blocks import blockify, deblockify
+from dejpeg.jpeg.coefficients import JpegCoefficients
+from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
+from dejpeg.jpeg.dct import dct_8x8, idct_8x8
+
+
+def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple[int, int]) -> Tensor:
+    """Project one component plane (8-bit scale, level-shifted by -128) onto its quantization cells.
+
+    Args:
+        plane: (H, W) full-resolution component values minus 128.
+        quantized: (rows, cols, 8, 8) the file's quantized coefficients of this component.
+        table: (8, 8) its quantization table.
+        factor: (vertical, horizontal) subsampling of the component relative to the image.
+
+    Returns:
+        (H, W) plane whose coded-resolution DCT lies in the file's intervals.
+    """
+    rows, cols = quantized.shape[:2]
+    fy, fx = factor
+    h, w = plane.shape
+    # Replicate to the coded area, like the encoder's edge extension, then pool to coded resolution.
+    padded = F.pad(plane[None, None], (0, cols * 8 * fx - w, 0, rows * 8 * fy - h), mode="replicate")
+    coded = F.avg_pool2d(padded, (fy, fx)) if (fy, fx) != (1, 1) else padded
+    coefficients = dct_8x8(blockify(coded))[0, 0]
+    step = table.to(coefficients)
+    centre = quantized.to(coefficients) * step
+    correction = torch.maximum(torch.minimum(coefficients, centre + step / 2), centre - step / 2) - coefficients
+    delta = deblockify(idct_8x8(correction)[None, None])[0, 0]
+    delta = delta.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
+    return plane + delta[:h, :w]
+
+
+def project_to_coefficients(image: Tensor, coeffs: JpegCoefficients) -> Tensor:
+    """Clip every block of a restored image into the quantization intervals of its source file.
+
+    Args:
+        image: (C, H, W) float in [0, 1], gray (C=1) or RGB (C=3), the size of the file's image.
+        coeffs: the source file's coefficients (:func:`dejpeg.jpeg.read_coefficients`).
+
+    Returns:
+        (C, H, W) float, not clamped.
+    """
+    channels, h, w = image.shape
+    if (h, w) != (coeffs.height, coeffs.width) or channels != len(coeffs.components):
+        raise ValueError(
+            f"image {channels}x{h}x{w} does not match the file's {len(coeffs.components)} components "
+            f"of {coeffs.height}x{coeffs.width}"
+        )
+    # In the image's own precision: float32 is ample at 8-bit scale and halves the memory of float64.
+    planes = (rgb_to_ycbcr_jfif(image[None])[0] if channels == 3 else image) * 255.0 - 128.0
+    max_v = max(v for v, _ in coeffs.sampling)
+    max_h = max(h_ for _, h_ in coeffs.sampling)
+    projected = []
+    for plane, quantized, table, (v, h_) in zip(planes, coeffs.components, coeffs.qtables, coeffs.sampling):
+        if max_v % v or max_h % h_:
+            raise ValueError(f"unsupported sampling factors {coeffs.sampling}")
+        factor = (max_v // v, max_h // h_)
+        projected.append(project_plane(plane, torch.tensor(quantized), torch.tensor(table), factor))
+    out = (torch.stack(projected) + 128.0) / 255.0
+    if channels == 3:
+        out = ycbcr_jfif_to_rgb(out[None])[0]
+    return out

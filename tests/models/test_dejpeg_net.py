@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from dejpeg.jpeg import blockify, dct_8x8, ijg_qtables
+from dejpeg.models import create_model
+
+TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
+
+
+def _tables(batch: int, quality: int = 20) -> torch.Tensor:
+    return torch.from_numpy(ijg_qtables(quality)).float().expand(batch, 2, 8, 8)
+
+
+def _perturbed(**kwargs) -> torch.nn.Module:
+    """A tiny net moved off its identity start, so that its inputs matter."""
+    torch.manual_seed(0)
+    model = create_model("dejpeg_net", pretrained=False, **TINY, **kwargs)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return model
+
+
+@pytest.mark.parametrize("dct_io", [False, True])
+def test_untrained_dejpeg_net_is_identity(dct_io):
+    # Zero-initialised exits: training starts from "return the input", never from noise.
+    model = create_model("dejpeg_net", pretrained=False, dct_io=dct_io, **TINY)
+    for c in (1, 3):
+        x = torch.rand(1, c, 16, 24)
+        torch.testing.assert_close(model(x, _tables(1)), x, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("dct_io", [False, True])
+def test_dejpeg_net_uses_the_tables(dct_io):
+    model = _perturbed(dct_io=dct_io)
+    x = torch.rand(1, 1, 16, 16)
+    assert not torch.allclose(model(x, _tables(1, 10)), model(x, _tables(1, 90)))
+
+
+@pytest.mark.parametrize("dct_io", [False, True])
+def test_unconditioned_dejpeg_net_ignores_the_tables(dct_io):
+    model = _perturbed(dct_io=dct_io, conditioned=False)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(model(x, _tables(1, 10)), model(x, _tables(1, 90)))
+
+
+def test_dct_io_sees_coefficients_in_quantization_steps():
+    stage = create_model("dejpeg_net", pretrained=False, dct_io=True, **TINY).luma
+    tables = _tables(1, 30)
+    steps = tables[:, :1].flatten(2)
+    x = torch.rand(1, 1, 16, 24)
+    analysed = stage._analyse(x, steps)  # (1, 64, 2, 3), channel = raster frequency
+    expected = dct_8x8(blockify(x * 255.0 - 128.0))[0, 0] / tables[0, 0]  # (2, 3, 8, 8)
+    torch.testing.assert_close(analysed[0].permute(1, 2, 0).reshape(2, 3, 8, 8), expected, atol=1e-4, rtol=1e-5)
+    # The exit's output is a correction in those units: adding it shifts the analysis by exactly that much.
+    correction = torch.randn(1, 64, 2, 3)
+    moved = stage._analyse(x + stage._synthesise(correction, steps), steps)
+    torch.testing.assert_close(moved - analysed, correction, atol=1e-4, rtol=0)
