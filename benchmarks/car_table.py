@@ -2,7 +2,8 @@
 
 Runs :func:`dejpeg.evaluate` on the grayscale track (Q10/20/30/40, and Q90 where a model must not
 lose), the colour track (RGB 4:2:0, same qualities), prints the published gains beside ours, and
-writes JSON.
+writes JSON. Our rows add the end-to-end speed (colour 1 MP JPEG -> PNG) and the peak memory on a
+12 MP photo from ``restore_speed.py``.
 
     python benchmarks/car_table.py --model dejpeg_net.blind_bsds300 --json benchmarks/results/car_bsds500.json
 """
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 
 import torch
+from restore_speed import measure
 
 from dejpeg.api import evaluate
 
@@ -39,18 +41,24 @@ def run(model: str | None, data: Path, max_images: int | None, extra_quality: in
     return tracks
 
 
-def format_table(tracks: dict, model_name: str) -> str:
-    head = "| method | " + " | ".join(f"Q{q}" for q in QUALITIES) + " |"
-    lines = ["Grayscale PSNR gain over JPEG (dB), BSDS500 test200", head, "|---" * (len(QUALITIES) + 1) + "|"]
+def format_table(tracks: dict, model_name: str, speed: list[dict] | None = None) -> str:
+    extra = sorted({r["quality"] for r in tracks["gray"]["rows"]} - set(QUALITIES))
+    head = (
+        "| method | " + " | ".join(f"Q{q}" for q in (*QUALITIES, *extra)) + " | MP/s (1 MP colour) | peak GiB (12 MP) |"
+    )
+    lines = ["PSNR gain over JPEG (dB), BSDS500 test200", head, "|---" * (len(QUALITIES) + len(extra) + 3) + "|"]
     jpeg = {r["quality"]: r for r in tracks["gray"]["rows"]}
-    lines.append("| JPEG (PSNR dB) | " + " | ".join(f"{jpeg[q]['jpeg_psnr']:.2f}" for q in QUALITIES) + " |")
+    blanks = " | " * len(extra) + " | |"
+    lines.append("| JPEG, gray (PSNR dB) | " + " | ".join(f"{jpeg[q]['jpeg_psnr']:.2f}" for q in QUALITIES) + blanks)
     for name, gains in PUBLISHED_GRAY_GAINS.items():
-        lines.append(f"| {name} | " + " | ".join(f"+{g:.2f}" for g in gains) + " |")
+        lines.append(f"| {name}, gray | " + " | ".join(f"+{g:.2f}" for g in gains) + blanks)
+    by_size = {r["size"]: r for r in speed or []}
+    mps = f"{by_size['1MP']['megapixels_per_s']:.2f}" if "1MP" in by_size else ""
+    peak = f"{by_size['12MP']['peak_rss_gib']:.2f}" if "12MP" in by_size else ""
     for track in ("gray", "color"):
         rows = {r["quality"]: r for r in tracks[track]["rows"]}
-        lines.append(
-            f"| **{model_name}** ({track}) | " + " | ".join(f"{rows[q]['psnr_gain']:+.2f}" for q in QUALITIES) + " |"
-        )
+        gains = " | ".join(f"{rows[q]['psnr_gain']:+.2f}" for q in (*QUALITIES, *extra))
+        lines.append(f"| **{model_name}**, {track} | {gains} | {mps} | {peak} |")
     lines.append("")
     lines.append("| track | Q | JPEG PSNR | PSNR | gain | JPEG SSIM | SSIM | JPEG PSNR-B | PSNR-B | MP/s |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -70,19 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--extra-quality", type=int, default=90, help="one more quality, 0 for none")
+    parser.add_argument("--no-speed", action="store_true", help="skip the end-to-end speed/memory measurement")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
     tracks = run(args.model, args.data, args.max_images, args.extra_quality or None)
     name = tracks["gray"]["model"]
-    print(format_table(tracks, name))
+    speed = None if args.no_speed else measure(args.model, ["1MP", "12MP"])
+    print(format_table(tracks, name, speed))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         record = {
             "model": name,
             "threads": torch.get_num_threads(),
             "tracks": tracks,
+            "speed": speed,
             "published_gray_gains": PUBLISHED_GRAY_GAINS,
         }
         Path(args.json).write_text(json.dumps(record, indent=2))

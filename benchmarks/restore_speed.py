@@ -57,6 +57,25 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
     }
 
 
+def measure(model: str | None, sizes: list[str], quality: int = 20, repeats: int = 3) -> list[dict]:
+    """One row per size, each measured in a fresh subprocess (its own peak memory)."""
+    rows = []
+    for name in sizes:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            *map(str, SIZES[name]),
+            "--quality",
+            str(quality),
+            "--repeats",
+            str(repeats),
+        ] + (["--model", model] if model else [])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append({"size": name, **json.loads(out.strip().splitlines()[-1])})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -69,20 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(_measure(args.model, *args.child, args.quality, args.repeats)))
         return 0
-    rows = []
-    for name in args.sizes:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            *map(str, SIZES[name]),
-            "--quality",
-            str(args.quality),
-            "--repeats",
-            str(args.repeats),
-        ] + (["--model", args.model] if args.model else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append({"size": name, **json.loads(out.strip().splitlines()[-1])})
+    rows = measure(args.model, args.sizes, args.quality, args.repeats)
     print(f"{'size':>5} | {'pixels':>11} | {'seconds':>7} | {'MP/s':>5} | {'peak RSS GiB':>12} | threads")
     for r in rows:
         print(

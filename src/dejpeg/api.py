@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -30,8 +32,9 @@ from dejpeg.jpeg import (
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.metrics import image_metrics
 from dejpeg.models import create_model, default_model_name
+from dejpeg.train.engine import FINAL_WEIGHTS
 
-ModelLike = str | nn.Module | None
+ModelLike = str | os.PathLike | nn.Module | None
 
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
@@ -40,12 +43,30 @@ OVERLAP = 64
 
 
 def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> nn.Module:
-    """A registry name (pretrained), a module, or None for the default model; in eval mode on ``device``."""
+    """A registry name (pretrained), the folder of a ``dejpeg train`` run, a module, or None for the
+    default model; in eval mode on ``device``.
+
+    A run folder's ``config.json`` names the model and its arguments; its ``final.safetensors`` holds
+    the weights, so only finished runs load.
+    """
     if model is None:
         model = default_model_name()
-    if isinstance(model, str):
-        model = create_model(model, pretrained=True)
+    if isinstance(model, (str, os.PathLike)):
+        model = _load_named(str(model))
     return model.to(device).eval()
+
+
+def _load_named(spec: str) -> nn.Module:
+    run = Path(spec)
+    if not (run / "config.json").is_file():
+        return create_model(spec, pretrained=True)  # unknown names raise with the list of known ones
+    config = json.loads((run / "config.json").read_text())
+    weights = run / FINAL_WEIGHTS
+    if not weights.is_file():
+        raise FileNotFoundError(f"weights not found: {weights} (is the training run finished?)")
+    net = create_model(config["model"], pretrained=False, **config.get("model_kwargs", {}))
+    net.load_state_dict(load_file(str(weights)), strict=True)
+    return net
 
 
 def _to_tensor(image_u8: np.ndarray) -> Tensor:

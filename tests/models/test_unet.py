@@ -4,10 +4,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dejpeg.api import restore_array
+from dejpeg.api import load_model, restore_array
 from dejpeg.jpeg import decode, encode, ijg_qtables
 from dejpeg.models import RestorationModel, UNet, create_model
-from dejpeg.studies import load_restorer
 from dejpeg.train import JpegPatchStream, PatchConfig, fit
 from dejpeg.train.config import config_from_dict
 
@@ -129,7 +128,7 @@ def test_tiny_supervised_and_noise2noise_runs_train_and_load_as_restorers(image_
     )
     history = fit(cfg, progress=False)
     assert history.steps_done == 4 and all(np.isfinite(r["loss"]) for r in history.train)
-    restorer = load_restorer(str(tmp_path / target))
+    restorer = load_model(str(tmp_path / target))
     assert type(restorer) is UNet and not restorer.training
     state = load_file(str(tmp_path / target / "final.safetensors"))
     torch.testing.assert_close(restorer.out.weight, state["out.weight"])

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 from synthetic_data import write_dataset
 
+from dejpeg.api import load_model
 from dejpeg.classifiers import load_classifier, predict, save_classifier, train_classifier
 from dejpeg.models import UNet
 from dejpeg.studies import load_split, load_study_config, restoration, run_study
@@ -135,11 +136,11 @@ def test_configuration_errors(setup, tmp_path):
     with pytest.raises(ValueError, match="not 'restoration'"):
         load_study_config("restoration", {"study": "preprocessing"})
     with pytest.raises(ValueError, match="unknown model"):
-        restoration.load_restorer("no_such_model")
+        load_model("no_such_model")
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "config.json").write_text('{"model": "unet"}')
     with pytest.raises(FileNotFoundError, match="is the training run finished"):
-        restoration.load_restorer(str(tmp_path / "unfinished"))
+        load_model(str(tmp_path / "unfinished"))
 
 
 def test_nearest_trained_restorer_per_quality(setup, tmp_path):

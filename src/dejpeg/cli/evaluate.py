@@ -12,7 +12,7 @@ from dejpeg.imageio import atomic_write_bytes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="compress a folder, restore it, and report PSNR/SSIM/PSNR-B gains")
     p.add_argument("data", metavar="DIR", help="folder of original images")
-    p.add_argument("--model", default=None, help="registry name (default: the default model)")
+    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30, 40])
     p.add_argument("--gray", action="store_true", help="grayscale track (BT.601 luma, grayscale JPEG)")
     p.add_argument("--subsampling", default="420", choices=["444", "422", "420"], help="colour track only")

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="remove JPEG artifacts from files or folders")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG files and/or directories of JPEGs")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or directory")
-    p.add_argument("--model", default=None, help="registry name (default: the default model)")
+    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -18,7 +18,7 @@ from typing import Any
 from dejpeg.studies.common import dataclass_from_dict, read_yaml
 from dejpeg.studies.data import ImageSet, load_split
 from dejpeg.studies.preprocessing import PreprocessingStudyConfig, add_noise, run_preprocessing_study
-from dejpeg.studies.restoration import RestorationStudyConfig, load_restorer, run_restoration_study
+from dejpeg.studies.restoration import RestorationStudyConfig, run_restoration_study
 
 STUDIES: dict[str, tuple[type, Callable[..., dict[str, Any]]]] = {
     "restoration": (RestorationStudyConfig, run_restoration_study),
@@ -56,7 +56,6 @@ __all__ = [
     "PreprocessingStudyConfig",
     "RestorationStudyConfig",
     "add_noise",
-    "load_restorer",
     "load_split",
     "load_study_config",
     "run_preprocessing_study",

@@ -9,7 +9,6 @@ against PSNR, and the images whose prediction flips between the compressed and t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,9 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from dejpeg.api import restore_array
+from dejpeg.api import load_model, restore_array
 from dejpeg.classifiers import ImageClassifier, load_classifier, predict, save_classifier, train_classifier
 from dejpeg.jpeg import SUBSAMPLING
-from dejpeg.models import create_model, get_entry
 from dejpeg.studies.common import (
     CellStore,
     ClassifierConfig,
@@ -42,7 +40,6 @@ from dejpeg.studies.common import (
 )
 from dejpeg.studies.data import ImageSet
 from dejpeg.studies.report import Section, image_grid, line_plot, write_report
-from dejpeg.train.engine import FINAL_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -84,22 +81,6 @@ class RestorationStudyConfig:
         return str(self.restorer[nearest] if nearest in self.restorer else self.restorer[str(nearest)])
 
 
-def load_restorer(spec: str) -> nn.Module:
-    """A restoration model in eval mode: a registry name (pretrained), or the folder of a ``dejpeg train``
-    run, whose ``config.json`` names the model and its arguments and whose ``final.safetensors`` holds it."""
-    run = Path(spec)
-    if not (run / "config.json").is_file():
-        get_entry(spec)  # unknown names raise with the list of known ones
-        return create_model(spec, pretrained=True).eval()
-    config = json.loads((run / "config.json").read_text())
-    weights = run / FINAL_WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"restorer weights not found: {weights} (is the training run finished?)")
-    model = create_model(config["model"], pretrained=False, **config.get("model_kwargs", {}))
-    model.load_state_dict(load_file(str(weights)), strict=True)
-    return model.eval()
-
-
 def restore_set(model: nn.Module, compressed: CompressedSet, device: str, progress: bool, desc: str) -> np.ndarray:
     """Restore every image with the tables of its own file (``dejpeg.api.restore_array``)."""
     pairs = zip(compressed.images, compressed.qtables)
@@ -122,7 +103,7 @@ class _Context:
 
     def restorer(self, spec: str) -> nn.Module:
         if spec not in self.restorers:
-            self.restorers[spec] = load_restorer(spec).to(self.device)
+            self.restorers[spec] = load_model(spec, self.device)
         return self.restorers[spec]
 
 

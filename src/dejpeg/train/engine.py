@@ -82,7 +82,7 @@ def _init_distributed() -> tuple[int, int, torch.device]:
 
 def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
     """Mean PSNR gain over JPEG on the first ``val_images`` of ``val_folder``, by ``dejpeg.evaluate``."""
-    from dejpeg.api import evaluate  # api imports train-free modules only; kept local to avoid a cycle
+    from dejpeg.api import evaluate  # local: dejpeg.api imports this module (run folders)
 
     result = evaluate(
         cfg.val_folder,
