@@ -67,15 +67,18 @@ def consistency_ablation(model: str | None, data: Path, max_images: int | None) 
 
 
 def format_tables(training: dict[str, dict], consistency: dict[str, dict], model: str) -> str:
-    lines = [
-        "Training ablation: PSNR gain over JPEG (dB), grayscale BSDS500 test200, 1,000 steps each",
-        "| arm | " + " | ".join(f"Q{q}" for q in QUALITIES) + " |",
-        "|---" * (len(QUALITIES) + 1) + "|",
-    ]
+    lines = []
+    if training:
+        lines += [
+            "Training ablation: PSNR gain over JPEG (dB), grayscale BSDS500 test200, 1,000 steps each",
+            "| arm | " + " | ".join(f"Q{q}" for q in QUALITIES) + " |",
+            "|---" * (len(QUALITIES) + 1) + "|",
+        ]
     for arm, rows in training.items():
         lines.append(f"| {ARMS[arm]} | " + " | ".join(f"{rows[q]['psnr_gain']:+.2f}" for q in QUALITIES) + " |")
-    lines += ["", f"DCT consistency step, model {model}: PSNR gain over JPEG (dB), BSDS500 test200"]
-    lines += ["| track | step | Q10 | Q40 | Q90 |", "|---|---|---|---|---|"]
+    if consistency:
+        lines += ["", f"DCT consistency step, model {model}: PSNR gain over JPEG (dB), BSDS500 test200"]
+        lines += ["| track | step | Q10 | Q40 | Q90 |", "|---|---|---|---|---|"]
     for key, rows in consistency.items():
         track, on = key.split("/")
         lines.append(f"| {track} | {on} | " + " | ".join(f"{rows[q]['psnr_gain']:+.3f}" for q in (10, 40, 90)) + " |")
@@ -88,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--parts", nargs="+", default=["training", "consistency"], choices=["training", "consistency"])
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
-    train_missing(args.arms)
-    training = training_ablation(args.arms, args.data, args.max_images)
-    consistency = consistency_ablation(args.model, args.data, args.max_images)
+    training, consistency = {}, {}
+    if "training" in args.parts:
+        train_missing(args.arms)
+        training = training_ablation(args.arms, args.data, args.max_images)
+    if "consistency" in args.parts:
+        consistency = consistency_ablation(args.model, args.data, args.max_images)
     name = args.model or default_model_name()
     print(format_tables(training, consistency, name))
     if args.json:

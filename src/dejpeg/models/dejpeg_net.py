@@ -1,10 +1,11 @@
 """DejpegNet: our blind, quantization-table-aware default model, designed for CPU speed.
 
 Why this shape: JPEG damage lives on the 8x8 block grid, so most of the work runs at 1/8 resolution
-on pixel-unshuffled blocks, where a wide network is cheap per pixel. The file's quantization tables
-(log-scaled) steer every residual block through FiLM scales and shifts, so one network serves every
-quality. Colour follows QGAC's staging: luma is
-restored first, then Cb/Cr are restored with the restored luma as a guide.
+on the blocks, where a wide network is cheap per pixel. Each block enters as its DCT coefficients
+divided by the file's quantization steps and the correction leaves in the same units (``dct_io``),
+so every quality looks alike to the network; the log-scaled tables also steer every residual block
+through FiLM scales and shifts, so one network serves every quality. Colour follows QGAC's staging:
+luma is restored first, then Cb/Cr are restored with the restored luma as a guide.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class DejpegNet(RestorationModel):
         chroma_width: int = 64,
         chroma_blocks: int = 4,
         conditioned: bool = True,
-        dct_io: bool = False,
+        dct_io: bool = True,
     ) -> None:
         super().__init__()
         # Unconditioned (ablation): the FiLM nets see zeros, i.e. a learned constant scale/shift.
@@ -146,6 +147,7 @@ register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")
 register_model(
     "dejpeg_net.blind_bsds300",
     DejpegNet,
+    kwargs={"dct_io": False},
     weights=Weights(
         file="dejpeg_net.blind_bsds300.safetensors",
         sha256="d66aa19cecc032a238e9de3c810cb234347f6e2ce638f16ad4ba26f1de5c12ab",
