@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dejpeg.jpeg.blocks import blockify, deblockify
 from dejpeg.jpeg.coefficients import JpegCoefficients
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
-from dejpeg.jpeg.dct import dct_8x8, idct_8x8
+from dejpeg.jpeg.dct import dct_matrix
 
 
 def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple[int, int]) -> Tensor:
@@ -39,12 +38,15 @@ def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple
     # Replicate to the coded area, like the encoder's edge extension, then pool to coded resolution.
     padded = F.pad(plane[None, None], (0, cols * 8 * fx - w, 0, rows * 8 * fy - h), mode="replicate")
     coded = F.avg_pool2d(padded, (fy, fx)) if (fy, fx) != (1, 1) else padded
-    coefficients = dct_8x8(blockify(coded))[0, 0]
-    step = table.to(coefficients)
-    centre = quantized.to(coefficients) * step
-    correction = torch.maximum(torch.minimum(coefficients, centre + step / 2), centre - step / 2) - coefficients
-    delta = deblockify(idct_8x8(correction)[None, None])[0, 0]
-    delta = delta.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
+    # Every block as a raster column, and the 2-D DCT as one 64x64 matrix: a single large GEMM.
+    basis = torch.kron(dct_matrix(plane.dtype), dct_matrix(plane.dtype))
+    coefficients = basis @ F.pixel_unshuffle(coded, 8).reshape(64, rows * cols)
+    step = table.reshape(64, 1).to(plane.dtype)
+    centre = quantized.reshape(rows * cols, 64).T.to(plane.dtype) * step
+    correction = torch.clamp(coefficients, centre - step / 2, centre + step / 2).sub_(coefficients)
+    delta = F.pixel_shuffle((basis.T @ correction).reshape(1, 64, rows, cols), 8)[0, 0]
+    if (fy, fx) != (1, 1):
+        delta = delta.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
     return plane + delta[:h, :w]
 
 
