@@ -80,18 +80,43 @@ def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
 
 
 def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor) -> Tensor:
-    """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop."""
+    """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop.
+
+    A gray-only model given RGB restores the luma and keeps the chroma.
+    """
     padded, (h, w) = pad_to_multiple(image, getattr(model, "size_multiple", 8))
-    return model(padded, qtables)[..., :h, :w]
+    if padded.shape[1] == 3 and getattr(model, "channels", "any") == "gray":
+        ycc = rgb_to_ycbcr_jfif(padded)
+        restored = ycbcr_jfif_to_rgb(torch.cat([model(ycc[:, :1], qtables), ycc[:, 1:]], dim=1))
+    else:
+        restored = model(padded, qtables)
+    return restored[..., :h, :w]
 
 
-def _run_tiled(model: nn.Module, image: Tensor, qtables: Tensor, tile: int, overlap: int) -> Tensor:
-    """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams."""
+def _project(image: Tensor, coefficients: JpegCoefficients | None, top: int, left: int) -> Tensor:
+    if coefficients is None:
+        return image
+    return project_to_coefficients(image[0], coefficients, top, left)[None]
+
+
+def _run_tiled(
+    model: nn.Module,
+    image: Tensor,
+    qtables: Tensor,
+    tile: int,
+    overlap: int,
+    coefficients: JpegCoefficients | None = None,
+) -> Tensor:
+    """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams.
+
+    With ``coefficients``, each core is projected into the file's quantization intervals as it is made
+    (cores start on multiples of ``tile``, which is on the MCU grid), so memory stays bounded too.
+    """
     h, w = image.shape[-2:]
     if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
-        return _run_padded(model, image, qtables)
-    if tile % 8 or overlap % 8:
-        raise ValueError("tile and overlap must be multiples of 8 to stay on the JPEG grid")
+        return _project(_run_padded(model, image, qtables), coefficients, 0, 0)
+    if tile % 16 or overlap % 8:
+        raise ValueError("tile must be a multiple of 16 (the largest MCU) and overlap of 8 (the JPEG grid)")
     out = torch.empty_like(image)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
@@ -99,7 +124,8 @@ def _run_tiled(model: nn.Module, image: Tensor, qtables: Tensor, tile: int, over
             y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
             result = _run_padded(model, image[..., y0:y1, x0:x1], qtables)
             bottom, right = min(h, top + tile), min(w, left + tile)
-            out[..., top:bottom, left:right] = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
+            core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
+            out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
     return out
 
 
@@ -131,14 +157,7 @@ def restore_array(
     qt = torch.from_numpy(tables)[None].to(device)
     gray = damaged_u8.ndim == 2
     image = _to_tensor(damaged_u8).to(device)
-    if not gray and getattr(net, "channels", "any") == "gray":
-        ycc = rgb_to_ycbcr_jfif(image)
-        y = _run_tiled(net, ycc[:, :1], qt, tile, overlap)
-        restored = ycbcr_jfif_to_rgb(torch.cat([y, ycc[:, 1:]], dim=1))
-    else:
-        restored = _run_tiled(net, image, qt, tile, overlap)
-    if coefficients is not None:
-        restored = project_to_coefficients(restored[0], coefficients)[None]
+    restored = _run_tiled(net, image, qt, tile, overlap, coefficients)
     return _to_u8(restored, gray)
 
 

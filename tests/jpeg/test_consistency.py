@@ -69,5 +69,21 @@ def test_size_mismatch_is_an_error(natural_image):
     coeffs = read_coefficients(encode(natural_image(32, 32), quality=50))
     with pytest.raises(ValueError, match="does not match"):
         project_to_coefficients(torch.zeros(3, 32, 40), coeffs)
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match="channels"):
         project_to_coefficients(torch.zeros(1, 32, 32), coeffs)
+    with pytest.raises(ValueError, match="MCU grid"):  # 4:2:0 regions start on multiples of 16
+        project_to_coefficients(torch.zeros(3, 16, 16), coeffs, top=8)
+
+
+@pytest.mark.parametrize("channels,subsampling", [(1, "444"), (3, "420"), (3, "422")])
+def test_regions_project_like_the_whole_image(natural_image, channels, subsampling):
+    original = natural_image(70, 90, channels=channels, seed=7)
+    coeffs = read_coefficients(encode(original, quality=25, subsampling=subsampling))
+    guess = _blurred(_tensor(original))
+    whole = project_to_coefficients(guess, coeffs)
+    pieces = torch.empty_like(whole)
+    for top, bottom in ((0, 32), (32, 70)):
+        for left, right in ((0, 48), (48, 90)):
+            region = guess[:, top:bottom, left:right]
+            pieces[:, top:bottom, left:right] = project_to_coefficients(region, coeffs, top, left)
+    torch.testing.assert_close(pieces, whole, atol=1e-9, rtol=0)

@@ -50,32 +50,46 @@ def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple
     return plane + delta[:h, :w]
 
 
-def project_to_coefficients(image: Tensor, coeffs: JpegCoefficients) -> Tensor:
-    """Clip every block of a restored image into the quantization intervals of its source file.
+def project_to_coefficients(image: Tensor, coeffs: JpegCoefficients, top: int = 0, left: int = 0) -> Tensor:
+    """Clip every block of a restored image (or of a region of it) into the intervals of its source file.
 
     Args:
-        image: (C, H, W) float in [0, 1], gray (C=1) or RGB (C=3), the size of the file's image.
+        image: (C, h, w) float in [0, 1], gray (C=1) or RGB (C=3): the whole image, or the region whose
+            top-left corner is at (``top``, ``left``). A region starts on the file's MCU grid (multiples
+            of 8 x the largest sampling factor, e.g. 16 for 4:2:0) and ends on it or at the image edge,
+            so that it holds whole coded blocks of every component (this lets large images be projected
+            tile by tile with bounded memory).
         coeffs: the source file's coefficients (:func:`dejpeg.jpeg.read_coefficients`).
 
     Returns:
-        (C, H, W) float, not clamped.
+        (C, h, w) float, not clamped.
     """
     channels, h, w = image.shape
-    if (h, w) != (coeffs.height, coeffs.width) or channels != len(coeffs.components):
-        raise ValueError(
-            f"image {channels}x{h}x{w} does not match the file's {len(coeffs.components)} components "
-            f"of {coeffs.height}x{coeffs.width}"
-        )
-    # In the image's own precision: float32 is ample at 8-bit scale and halves the memory of float64.
-    planes = (rgb_to_ycbcr_jfif(image[None])[0] if channels == 3 else image) * 255.0 - 128.0
+    if channels != len(coeffs.components):
+        raise ValueError(f"image has {channels} channels, the file {len(coeffs.components)} components")
     max_v = max(v for v, _ in coeffs.sampling)
     max_h = max(h_ for _, h_ in coeffs.sampling)
+    mcu_y, mcu_x = 8 * max_v, 8 * max_h
+    bottom, right = top + h, left + w
+    aligned = top % mcu_y == 0 and left % mcu_x == 0
+    ends_ok = (bottom == coeffs.height or bottom % mcu_y == 0) and (right == coeffs.width or right % mcu_x == 0)
+    if not (aligned and ends_ok and bottom <= coeffs.height and right <= coeffs.width):
+        raise ValueError(
+            f"region {h}x{w} at ({top}, {left}) does not match the file's {coeffs.height}x{coeffs.width} "
+            f"image on its {mcu_y}x{mcu_x} MCU grid"
+        )
+    planes = (rgb_to_ycbcr_jfif(image[None])[0] if channels == 3 else image) * 255.0 - 128.0
     projected = []
     for plane, quantized, table, (v, h_) in zip(planes, coeffs.components, coeffs.qtables, coeffs.sampling):
         if max_v % v or max_h % h_:
             raise ValueError(f"unsupported sampling factors {coeffs.sampling}")
-        factor = (max_v // v, max_h // h_)
-        projected.append(project_plane(plane, torch.tensor(quantized), torch.tensor(table), factor))
+        fy, fx = max_v // v, max_h // h_
+        # This region's coded blocks: up to the region's end, or all the rest at the image edge.
+        r0, c0 = top // (8 * fy), left // (8 * fx)
+        r1 = quantized.shape[0] if bottom == coeffs.height else bottom // (8 * fy)
+        c1 = quantized.shape[1] if right == coeffs.width else right // (8 * fx)
+        blocks = torch.tensor(quantized[r0:r1, c0:c1])
+        projected.append(project_plane(plane, blocks, torch.tensor(table), (fy, fx)))
     out = (torch.stack(projected) + 128.0) / 255.0
     if channels == 3:
         out = ycbcr_jfif_to_rgb(out[None])[0]

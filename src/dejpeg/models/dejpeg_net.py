@@ -167,6 +167,32 @@ register_model(
             "bsds500_color_q10_psnr_gain": 0.84,
         },
     ),
+    paper="dejpeg (this project); the first default model, pixel in/out",
+)
+register_model(
+    "dejpeg_net.dct_blind_bsds300",
+    DejpegNet,
+    kwargs={"dct_io": True},
+    weights=Weights(
+        file="dejpeg_net.dct_blind_bsds300.safetensors",
+        sha256="3ac1754b105877887e89e82a9ef7632eec14d6454351a7cae50712d28b53236c",
+        train_data="BSDS500 train+val (300 photos), random quality 1..100 (power 2), half gray, half RGB "
+        "(4:2:0/4:2:2/4:4:4), 10% double JPEG with grid shift, 15% non-IJG tables",
+        train_cmd="dejpeg train configs/dejpeg_net_dct_blind.yaml && "
+        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind dejpeg_net.dct_blind_bsds300",
+        steps=6000,
+        wall_h=1.17,
+        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on
+        reported={
+            "bsds500_gray_q10_psnr_gain": 0.81,
+            "bsds500_gray_q20_psnr_gain": 0.69,
+            "bsds500_gray_q30_psnr_gain": 0.66,
+            "bsds500_gray_q40_psnr_gain": 0.65,
+            "bsds500_gray_q90_psnr_gain": -0.16,
+            "bsds500_color_q10_psnr_gain": 0.95,
+            "bsds500_color_q90_psnr_gain": 0.26,
+        },
+    ),
     default=True,
     paper="dejpeg (this project)",
 )
