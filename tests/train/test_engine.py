@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from dejpeg.train import fit
 from dejpeg.train.config import config_from_dict, load_config
-from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS, lr_factor
+from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS, initial_state, lr_factor
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
@@ -94,6 +94,21 @@ def test_resume_reproduces_an_uninterrupted_run(image_folder, tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert resumed.train[-1]["loss"] == straight.train[-1]["loss"]
+
+
+def test_init_from_starts_from_given_weights_and_rejects_others(image_folder, tmp_path):
+    fit(_config(image_folder, tmp_path / "first"), progress=False, stop_at=3)
+    first = initial_state(str(tmp_path / "first"))  # an unfinished run: its checkpoint's model
+    cfg = _config(image_folder, tmp_path / "second", init_from=str(tmp_path / "first"), lr=1e-12, lr_min=0.0, warmup=0)
+    fit(cfg, progress=False)
+    second = load_file(str(tmp_path / "second" / FINAL_WEIGHTS))
+    for key in first:  # at a vanishing learning rate the warm-started weights barely move
+        torch.testing.assert_close(second[key], first[key], rtol=0, atol=1e-6)
+    grown = _config(
+        image_folder, tmp_path / "third", init_from=str(tmp_path / "first"), model_kwargs={**TINY, "luma_width": 12}
+    )
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        fit(grown, progress=False)
 
 
 def test_validation_runs_through_evaluate(image_folder, tmp_path):

@@ -21,6 +21,9 @@ class TrainConfig:
     data: PatchConfig
     out_dir: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Warm start (fresh runs only): a registry name with weights, a run folder or a .safetensors file
+    # of the same architecture; optimizer and schedule start afresh (a continuation with new settings).
+    init_from: str = ""
     steps: int = 10_000
     lr: float = 2e-4
     lr_min: float = 1e-6

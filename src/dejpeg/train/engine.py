@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -64,6 +64,18 @@ def _atomic_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: di
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def initial_state(source: str) -> dict[str, torch.Tensor]:
+    """Weights named by ``init_from``: a run folder, a ``.safetensors`` file or a registry name."""
+    from dejpeg.zoo.export import load_run_state  # local: the zoo imports this module's file names
+
+    path = Path(source)
+    if path.is_dir():
+        return load_run_state(path)
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    return create_model(source, pretrained=True).state_dict()
 
 
 def _init_distributed() -> tuple[int, int, torch.device]:
@@ -122,6 +134,8 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
+    elif cfg.init_from:
+        model.load_state_dict({k: v.float() for k, v in initial_state(cfg.init_from).items()}, strict=True)
     # Gray batches leave the colour branch of some models unused: DDP must allow that.
     train_model: nn.Module = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     loss_fn = make_loss(cfg.loss)
