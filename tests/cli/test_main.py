@@ -1,3 +1,4 @@
+import importlib.util
 import json
 from pathlib import Path
 
@@ -87,6 +88,17 @@ def test_evaluate_prints_table_and_writes_json(image_folder, tmp_path, capsys):
     assert code == 0
     assert "PSNR" in capsys.readouterr().out
     assert json.loads(out.read_text())["rows"][0]["quality"] == 10
+
+
+def test_evaluate_draws_psnr_against_quality(image_folder, tmp_path, capsys):
+    plot = tmp_path / "gains.png"
+    args = ["evaluate", str(image_folder), "--quality", "10", "50", "--max-images", "1", "--plot", str(plot), "--quiet"]
+    assert main(args) == 0
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "matplotlib is not installed" in capsys.readouterr().err and not plot.exists()
+    else:
+        with Image.open(plot) as image:
+            assert image.format == "PNG" and image.width > 200
 
 
 def test_restore_keeps_exif_orientation_and_icc_profile(tmp_path, natural_image):

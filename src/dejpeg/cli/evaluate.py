@@ -1,9 +1,11 @@
-"""``dejpeg evaluate DIR --model NAME --quality 10 20 30 40 [--gray] [--json FILE]``."""
+"""``dejpeg evaluate DIR --model NAME --quality 10 20 30 40 [--gray] [--json FILE] [--plot FILE.png]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from dejpeg.api import evaluate
 from dejpeg.imageio import atomic_write_bytes
@@ -19,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
+    p.add_argument("--plot", default=None, help="also draw PSNR and its gain against quality as a PNG (matplotlib)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-consistency", dest="consistency", action="store_false", help="skip the DCT consistency step")
 
@@ -56,4 +59,25 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.json_path:
         atomic_write_bytes(json.dumps(result, indent=2).encode(), args.json_path)
+    if args.plot and not plot_gains(result, Path(args.plot)):
+        print("--plot: matplotlib is not installed (pip install 'dejpeg[plots]'); no plot drawn", file=sys.stderr)
     return 0
+
+
+def plot_gains(result: dict, path: Path) -> bool:
+    """PSNR of the JPEG and of the restoration, and the gain, against quality; False without matplotlib."""
+    from dejpeg.studies.report import line_plot  # local: the studies package is heavy to import
+
+    qualities = [r["quality"] for r in result["rows"]]
+    track = "gray" if result["gray"] else "color"
+    return line_plot(
+        path,
+        {
+            "JPEG": (qualities, [r["jpeg_psnr"] for r in result["rows"]]),
+            result["model"]: (qualities, [r["psnr"] for r in result["rows"]]),
+        },
+        "JPEG quality",
+        "PSNR (dB)",
+        f"{result['images']} images, {track}",
+        labels={result["model"]: [f"{r['psnr_gain']:+.2f}" for r in result["rows"]]},
+    )
