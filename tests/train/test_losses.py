@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from dejpeg.train.losses import make_loss, sobel_gradients, sobel_loss
+from dejpeg.metrics import psnr
+from dejpeg.train.losses import make_loss, psnr_loss, sobel_gradients, sobel_loss
 
 
 def test_sobel_of_a_ramp_is_constant():
@@ -29,3 +30,15 @@ def test_weighted_sum_and_terms():
 def test_unknown_loss_is_an_error():
     with pytest.raises(ValueError, match="unknown"):
         make_loss({"perceptual": 1.0})
+
+
+def test_psnr_loss_is_minus_mean_psnr_and_weighs_patches_by_relative_error():
+    target = torch.rand(2, 3, 16, 16)
+    pred = target + torch.stack([torch.full((3, 16, 16), 0.1), torch.full((3, 16, 16), 0.01)])
+    expected = -psnr(pred, target).mean() / 10  # 20 and 40 dB
+    torch.testing.assert_close(psnr_loss(pred, target, mse_floor=0.0), expected.float(), rtol=1e-5, atol=1e-6)
+    # Halving each patch's error is worth the same to the loss at 20 dB and at 40 dB (unlike MSE).
+    pred.requires_grad_(True)
+    psnr_loss(pred, target, mse_floor=0.0).backward()
+    gains = [(pred.grad[i] * (pred - target)[i].detach()).sum().abs() for i in range(2)]
+    torch.testing.assert_close(gains[0], gains[1])
