@@ -193,6 +193,37 @@ register_model(
             "bsds500_color_q90_psnr_gain": 0.26,
         },
     ),
+    paper="dejpeg (this project); the second default model",
+)
+register_model(
+    "dejpeg_net.dct_blind_v2_bsds300",
+    DejpegNet,
+    kwargs={"dct_io": True},
+    weights=Weights(
+        file="dejpeg_net.dct_blind_v2_bsds300.safetensors",
+        sha256="b61ce81f774c31bf83e01ccd277fcb95c40530295dfc0bcafc0223f9d4e0dd24",
+        train_data="as dejpeg_net.dct_blind_bsds300; its last 6,000 steps (2 x 16 patches each) with quality "
+        "weighting 1.5 (more high qualities) and loss L1 + 0.05 psnr",
+        train_cmd="dejpeg_net.dct_blind_bsds300's run, continued: dejpeg train configs/dejpeg_net_dct_blind_long.yaml "
+        "--stop-at 7750, then torchrun --nproc_per_node 2 -m dejpeg.cli train "
+        "configs/dejpeg_net_dct_blind_cont.yaml && "
+        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind_cont dejpeg_net.dct_blind_v2_bsds300",
+        steps=13750,
+        wall_h=2.54,
+        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on;
+        # Kodak24 (lossless originals) at Q90/95: benchmarks/results/kodak24_high_*.json
+        reported={
+            "bsds500_gray_q10_psnr_gain": 0.92,
+            "bsds500_gray_q20_psnr_gain": 0.80,
+            "bsds500_gray_q30_psnr_gain": 0.79,
+            "bsds500_gray_q40_psnr_gain": 0.77,
+            "bsds500_gray_q90_psnr_gain": 0.15,
+            "bsds500_color_q10_psnr_gain": 1.10,
+            "bsds500_color_q90_psnr_gain": 0.64,
+            "kodak24_gray_q95_psnr_gain": 0.03,
+            "kodak24_color_q95_psnr_gain": 0.22,
+        },
+    ),
     default=True,
     paper="dejpeg (this project)",
 )
