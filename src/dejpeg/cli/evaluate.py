@@ -78,6 +78,6 @@ def plot_gains(result: dict, path: Path) -> bool:
         },
         "JPEG quality",
         "PSNR (dB)",
-        f"{result['images']} images, {track}",
+        f"{Path(result['data']).name}: {result['images']} images, {track}, PSNR gain labelled",
         labels={result["model"]: [f"{r['psnr_gain']:+.2f}" for r in result["rows"]]},
     )
