@@ -31,12 +31,14 @@ PUBLISHED_GRAY_GAINS = {
 }
 
 
-def run(model: str | None, data: Path, max_images: int | None, extra_quality: int | None) -> dict:
+def run(
+    model: str | None, data: Path, max_images: int | None, extra_quality: int | None, precision: str = "auto"
+) -> dict:
     qualities = QUALITIES + ((extra_quality,) if extra_quality else ())
     tracks = {}
     for gray in (True, False):
         tracks["gray" if gray else "color"] = evaluate(
-            data, model=model, qualities=qualities, gray=gray, max_images=max_images
+            data, model=model, qualities=qualities, gray=gray, max_images=max_images, precision=precision
         )
     return tracks
 
@@ -79,19 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--extra-quality", type=int, default=90, help="one more quality, 0 for none")
     parser.add_argument("--no-speed", action="store_true", help="skip the end-to-end speed/memory measurement")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as dejpeg restore's")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
-    tracks = run(args.model, args.data, args.max_images, args.extra_quality or None)
+    tracks = run(args.model, args.data, args.max_images, args.extra_quality or None, args.precision)
     name = tracks["gray"]["model"]
-    speed = None if args.no_speed else measure(args.model, ["1MP", "12MP"])
+    speed = None if args.no_speed else measure(args.model, ["1MP", "12MP"], precision=args.precision)
     print(format_table(tracks, name, speed))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         record = {
             "model": name,
             "threads": torch.get_num_threads(),
+            "precision": args.precision,
             "tracks": tracks,
             "speed": speed,
             "published_gray_gains": PUBLISHED_GRAY_GAINS,

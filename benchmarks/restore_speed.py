@@ -4,6 +4,8 @@ Prints a table and writes JSON. Each size runs in a fresh subprocess so that its
 memory (``ru_maxrss``) is its own.
 
     python benchmarks/restore_speed.py --model dejpeg_net.blind_bsds300 --json benchmarks/results/speed.json
+
+``--precision auto`` (the default, as in ``dejpeg restore``) runs bf16 on CPUs with native bf16.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 SIZES = {"1MP": (864, 1152), "12MP": (3000, 4000)}
 
 
-def _measure(model: str | None, height: int, width: int, quality: int, repeats: int) -> dict:
+def _measure(model: str | None, height: int, width: int, quality: int, repeats: int, precision: str) -> dict:
     """Runs inside the child process."""
     import resource
 
@@ -40,11 +42,11 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.jpg", Path(tmp) / "out.png"
         src.write_bytes(encode(image, quality=quality))
-        save_image(restore(src, net), dst)  # warm-up
+        save_image(restore(src, net, precision=precision), dst)  # warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            save_image(restore(src, net), dst)
+            save_image(restore(src, net, precision=precision), dst)
             times.append(time.perf_counter() - start)
     megapixels = height * width / 1e6
     return {
@@ -54,10 +56,13 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
         "megapixels_per_s": megapixels / min(times),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "threads": torch.get_num_threads(),
+        "precision": precision,
     }
 
 
-def measure(model: str | None, sizes: list[str], quality: int = 20, repeats: int = 3) -> list[dict]:
+def measure(
+    model: str | None, sizes: list[str], quality: int = 20, repeats: int = 3, precision: str = "auto"
+) -> list[dict]:
     """One row per size, each measured in a fresh subprocess (its own peak memory)."""
     rows = []
     for name in sizes:
@@ -70,6 +75,8 @@ def measure(model: str | None, sizes: list[str], quality: int = 20, repeats: int
             str(quality),
             "--repeats",
             str(repeats),
+            "--precision",
+            precision,
         ] + (["--model", model] if model else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append({"size": name, **json.loads(out.strip().splitlines()[-1])})
@@ -82,18 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_measure(args.model, *args.child, args.quality, args.repeats)))
+        print(json.dumps(_measure(args.model, *args.child, args.quality, args.repeats, args.precision)))
         return 0
-    rows = measure(args.model, args.sizes, args.quality, args.repeats)
-    print(f"{'size':>5} | {'pixels':>11} | {'seconds':>7} | {'MP/s':>5} | {'peak RSS GiB':>12} | threads")
+    rows = measure(args.model, args.sizes, args.quality, args.repeats, args.precision)
+    print(f"{'size':>5} | {'pixels':>11} | {'seconds':>7} | {'MP/s':>5} | {'peak RSS GiB':>12} | threads | precision")
     for r in rows:
         print(
             f"{r['size']:>5} | {r['width']}x{r['height']:<6} | {r['seconds']:>7.2f} | "
-            f"{r['megapixels_per_s']:>5.2f} | {r['peak_rss_gib']:>12.2f} | {r['threads']}"
+            f"{r['megapixels_per_s']:>5.2f} | {r['peak_rss_gib']:>12.2f} | {r['threads']:>7} | {r['precision']}"
         )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

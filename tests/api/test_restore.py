@@ -47,6 +47,21 @@ def test_restoration_improves_a_low_quality_jpeg(natural_image):
     assert after > before + 0.3
 
 
+def test_bf16_restoration_matches_fp32(natural_image):
+    # "auto" may pick bf16 (CPUs with native bf16); asking for it explicitly tests it on every machine.
+    image = natural_image(96, 128, seed=6)
+    data = encode(image, quality=10)
+    exact = restore(data, precision="fp32").astype(np.float64)
+    fast = restore(data, precision="bf16").astype(np.float64)
+    assert np.abs(fast - exact).mean() < 0.2  # grey levels
+    assert (
+        abs(image_metrics(fast.astype(np.uint8), image)["psnr"] - image_metrics(exact.astype(np.uint8), image)["psnr"])
+        < 0.02
+    )
+    with pytest.raises(ValueError, match="precision"):
+        restore(data, precision="half")
+
+
 def test_tiling_matches_whole_image_processing():
     # Receptive radius: luma then chroma, 8 convs at 1/8 resolution + 7 px within a block = 71 px < 80.
     torch.manual_seed(0)
@@ -59,7 +74,7 @@ def test_tiling_matches_whole_image_processing():
     tables = torch.from_numpy(ijg_qtables(20)).float()[None]
     with torch.no_grad():
         whole = model(image, tables)
-        tiled = _run_tiled(model, image, tables, tile=64, overlap=80)
+        tiled = _run_tiled(model, image, tables, tile=64, overlap=80, precision="fp32")
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
@@ -68,8 +83,8 @@ def test_tiled_consistency_matches_whole_image_consistency(natural_image):
     data = encode(image, quality=20)
     coefficients = dejpeg.jpeg.read_coefficients(data)
     damaged = dejpeg.jpeg.decode(data)
-    whole = restore_array(damaged, read_qtables(data), coefficients=coefficients)
-    tiled = restore_array(damaged, read_qtables(data), tile=64, overlap=80, coefficients=coefficients)
+    whole = restore_array(damaged, read_qtables(data), coefficients=coefficients, precision="fp32")
+    tiled = restore_array(damaged, read_qtables(data), tile=64, overlap=80, coefficients=coefficients, precision="fp32")
     # Identical up to float rounding, which may flip a handful of 8-bit values by one.
     assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
     assert (whole != tiled).mean() < 1e-3

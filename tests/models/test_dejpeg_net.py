@@ -55,3 +55,20 @@ def test_dct_io_sees_coefficients_in_quantization_steps():
     correction = torch.randn(1, 64, 2, 3)
     moved = stage._analyse(x + stage._synthesise(correction, steps), steps)
     torch.testing.assert_close(moved - analysed, correction, atol=1e-4, rtol=0)
+
+
+def test_bf16_autocast_rounds_only_the_network_not_the_image():
+    # Identity start: a bf16 colour or DCT transform would round the pixels to ~1/256 of their value.
+    identity = create_model("dejpeg_net", pretrained=False, **TINY)
+    x = torch.rand(2, 3, 16, 24)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = identity(x, _tables(2))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+    # A working network: bf16 changes its correction by about bf16's relative precision (2^-8), no more.
+    model = _perturbed()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model(x, _tables(2))
+    exact = model(x, _tables(2))
+    assert not torch.equal(fast, exact)  # the convolutions did run in bf16
+    assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()

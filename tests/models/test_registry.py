@@ -5,10 +5,12 @@ from dejpeg.jpeg import ijg_qtables
 from dejpeg.models import (
     DejpegNet,
     RestorationModel,
+    autocast_for,
     create_model,
     default_model_name,
     get_entry,
     list_models,
+    native_bf16,
     register_model,
 )
 from dejpeg.models._registry import sha256_file
@@ -69,3 +71,19 @@ def test_pretrained_weights_load_and_match_checksum(name):
 def test_one_default_with_weights():
     name = default_model_name()
     assert get_entry(name).weights is not None
+
+
+def test_autocast_for_follows_the_model_and_the_request():
+    safe = create_model("dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1)
+    unsafe = create_model("unet", pretrained=False)
+    assert not unsafe.autocast_safe and safe.autocast_safe
+    assert not _enabled(autocast_for(unsafe, "cpu", "auto"))  # a model that did not opt in stays fp32
+    assert _enabled(autocast_for(safe, "cpu", "auto")) == native_bf16(torch.device("cpu"))
+    assert _enabled(autocast_for(unsafe, "cpu", "bf16")) and not _enabled(autocast_for(safe, "cpu", "fp32"))
+    with pytest.raises(ValueError, match="precision"):
+        autocast_for(safe, "cpu", "fp16")
+
+
+def _enabled(context: torch.autocast) -> bool:
+    with context:
+        return torch.is_autocast_enabled("cpu")

@@ -46,6 +46,16 @@ def test_lr_schedules():
     assert [lr_factor(s, step) for s in (0, 20, 45)] == pytest.approx([1.0, 0.1, 0.01])
 
 
+def test_bf16_training_learns_and_keeps_fp32_weights(image_folder, tmp_path):
+    history = fit(_config(image_folder, tmp_path / "run", steps=30, log_every=5, precision="bf16"), progress=False)
+    losses = [r["loss"] for r in history.train]
+    assert min(losses[-3:]) < losses[0]
+    weights = load_file(str(tmp_path / "run" / FINAL_WEIGHTS))
+    assert {w.dtype for w in weights.values()} == {torch.float32}
+    with pytest.raises(ValueError, match="precision"):
+        _config(image_folder, tmp_path / "x", precision="fp16")
+
+
 def test_config_rejects_unknown_keys_and_does_not_mutate(tmp_path):
     raw = {"model": "dejpeg_net", "out_dir": "o", "data": {"folder": "f", "patch_size": 32}}
     with pytest.raises(ValueError, match="unknown train keys"):

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from dejpeg.api import load_model, restore_file
 from dejpeg.cli._inputs import JPEG_SUFFIXES, expand_inputs, output_paths
+from dejpeg.models import PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help='"auto": bf16 where the model and the CPU/GPU support it natively (about 2x faster), else fp32',
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-consistency",
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = []
     for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
         try:
-            restore_file(src, dst, model, device=args.device, consistency=args.consistency)
+            restore_file(src, dst, model, device=args.device, consistency=args.consistency, precision=args.precision)
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))
     for name, why in failures:

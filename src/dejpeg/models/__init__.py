@@ -1,7 +1,7 @@
 """Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
 
 from dejpeg.models import dejpeg_net, unet
-from dejpeg.models._base import RestorationModel
+from dejpeg.models._base import PRECISIONS, RestorationModel, autocast_for, native_bf16
 from dejpeg.models._registry import (
     Weights,
     count_params,
@@ -17,7 +17,10 @@ from dejpeg.models.unet import UNet
 __all__ = [
     "dejpeg_net",
     "unet",
+    "PRECISIONS",
     "RestorationModel",
+    "autocast_for",
+    "native_bf16",
     "DejpegNet",
     "UNet",
     "Weights",

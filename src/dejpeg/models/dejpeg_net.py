@@ -29,6 +29,12 @@ def qtable_features(qtables: Tensor) -> Tensor:
     return torch.log(qtables.flatten(1).clamp(1, 255)) / math.log(255.0)
 
 
+def exact(reference: Tensor) -> torch.autocast:
+    """Context that turns a caller's autocast off: for colour and DCT transforms, which bf16 would round
+    to about 1/256 of their value (a visible loss at high qualities)."""
+    return torch.autocast(reference.device.type, enabled=False)
+
+
 class FiLMResBlock(nn.Module):
     """conv-ReLU-conv residual block whose residual is scaled and shifted per channel by the condition."""
 
@@ -89,15 +95,22 @@ class BlockStage(nn.Module):
         return F.pixel_shuffle(correction, BLOCK)
 
     def forward(self, x: Tensor, guide: Tensor | None, cond: Tensor, steps: Tensor, guide_steps: Tensor) -> Tensor:
-        """``steps``/``guide_steps``: (B, C, 64) raster quantization steps of each channel of x / guide."""
-        inp = self._analyse(x, steps)
-        if guide is not None:
-            inp = torch.cat([inp, self._analyse(guide, guide_steps)], dim=1)
+        """``steps``/``guide_steps``: (B, C, 64) raster quantization steps of each channel of x / guide.
+
+        Under a bf16 autocast only the convolutions and FiLM run in bf16: the transforms and the skip
+        stay in fp32, so the output keeps full precision where the correction is small.
+        """
+        with exact(x):
+            inp = self._analyse(x, steps)
+            if guide is not None:
+                inp = torch.cat([inp, self._analyse(guide, guide_steps)], dim=1)
         h = self.entry(inp)
         film = self.film(cond).chunk(2 * len(self.body), dim=1)
         for i, block in enumerate(self.body):
             h = block(h, film[2 * i], film[2 * i + 1])
-        return x + self._synthesise(self.exit(h), steps)
+        correction = self.exit(h)
+        with exact(x):
+            return x + self._synthesise(correction.float(), steps)
 
 
 class DejpegNet(RestorationModel):
@@ -106,6 +119,7 @@ class DejpegNet(RestorationModel):
     channels = "any"
     uses_qtables = True
     size_multiple = BLOCK
+    autocast_safe = True
 
     def __init__(
         self,
@@ -133,14 +147,16 @@ class DejpegNet(RestorationModel):
             return self.luma(image, None, luma_table, luma_steps, luma_steps)
         if image.shape[1] != 3:
             raise ValueError(f"expected 1 or 3 channels, got {image.shape[1]}")
-        ycc = rgb_to_ycbcr_jfif(image)
+        with exact(image):
+            ycc = rgb_to_ycbcr_jfif(image)
         y = self.luma(ycc[:, :1], None, luma_table, luma_steps, luma_steps)
         guide = torch.cat([ycc[:, :1], y], dim=1)
         chroma_steps = steps[:, 1:].expand(-1, 2, -1)
         cbcr = self.chroma(
             ycc[:, 1:], guide, qtable_features(qtables[:, :2]), chroma_steps, luma_steps.expand(-1, 2, -1)
         )
-        return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
+        with exact(image):
+            return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
 
 
 register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")

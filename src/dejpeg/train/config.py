@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from dejpeg.models import PRECISIONS
 from dejpeg.train.data import PatchConfig
 
 
@@ -36,6 +37,9 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int = 0  # torch intra-op threads per process; 0 keeps torch's default
+    # "bf16": forward under a bf16 autocast (weights, optimizer and loss stay fp32); 1.6-1.8x the patches/s
+    # of "fp32" on a CPU with native bf16. "auto" picks bf16 where the model and the machine allow it.
+    precision: str = "fp32"
     log_every: int = 50
     checkpoint_every: int = 500
     val_every: int = 2000
@@ -47,6 +51,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

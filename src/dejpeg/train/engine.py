@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from dejpeg.models import create_model
+from dejpeg.models import autocast_for, create_model
 from dejpeg.train.config import TrainConfig
 from dejpeg.train.data import JpegPatchStream, patch_loader
 from dejpeg.train.losses import make_loss
@@ -104,6 +104,7 @@ def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[s
         max_images=cfg.val_images,
         device=device,
         progress=False,
+        precision=cfg.precision,
     )
     return {f"q{row['quality']}_{key}": row[key] for row in result["rows"] for key in ("psnr_gain", "ssim_gain")}
 
@@ -149,8 +150,9 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
         for step in range(start, end):
             batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
             train_model.train()
-            pred = train_model(batch["input"], batch["qtables"])
-            loss, terms = loss_fn(pred, batch["target"])
+            with autocast_for(model, device, cfg.precision):
+                pred = train_model(batch["input"], batch["qtables"])
+            loss, terms = loss_fn(pred.float(), batch["target"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
