@@ -41,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
+    width = max(len(r["name"]) for r in records)
     for r in records:
         mark = "*" if r["default"] else " "
         weights = "weights" if r["has_weights"] else "no weights"
         scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["reported"].items())
-        print(f"{mark} {r['name']:<28} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {scores}")
+        print(f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {scores}")
     print("* = default model")
     return 0
