@@ -152,7 +152,7 @@ def restore_array(
         model: registry name, module, or None for the default model.
         coefficients: the file's coefficients; when given, the result is projected into their
             quantization intervals (:mod:`dejpeg.jpeg.consistency`).
-        precision: "auto" (bf16 where the model and hardware allow it: about 2x faster on CPUs with
+        precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
             native bf16), "fp32" (the same result on every machine) or "bf16".
 
     Returns:
