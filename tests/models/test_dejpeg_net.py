@@ -72,3 +72,28 @@ def test_bf16_autocast_rounds_only_the_network_not_the_image():
     exact = model(x, _tables(2))
     assert not torch.equal(fast, exact)  # the convolutions did run in bf16
     assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()
+
+
+def test_widened_dejpeg_net_computes_what_the_narrow_one_did():
+    narrow = _perturbed()  # luma 8 x 1 block, chroma 8 x 1 block, every weight nonzero
+    torch.manual_seed(1)
+    wide = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 12, "chroma_width": 10})
+    wide.load_narrower_state(narrow.state_dict())
+    for c in (1, 3):
+        x = torch.rand(2, c, 16, 24)
+        torch.testing.assert_close(wide(x, _tables(2)), narrow(x, _tables(2)), atol=1e-5, rtol=1e-5)
+    # The new channels are live: they carry signal and the exit receives gradient for them.
+    x = torch.rand(2, 1, 16, 24)
+    wide(x, _tables(2)).square().mean().backward()
+    assert wide.luma.exit.weight.grad[:, 8:].abs().sum() > 0
+    assert wide.luma.exit.weight[:, 8:].abs().sum() == 0
+
+
+def test_widening_rejects_other_depths_and_narrower_targets():
+    narrow = _perturbed()
+    deeper = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 12, "luma_blocks": 2})
+    with pytest.raises(ValueError, match="only the widths"):
+        deeper.load_narrower_state(narrow.state_dict())
+    narrower = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 6})
+    with pytest.raises(ValueError, match="cannot widen"):
+        narrower.load_narrower_state(narrow.state_dict())

@@ -35,6 +35,24 @@ def exact(reference: Tensor) -> torch.autocast:
     return torch.autocast(reference.device.type, enabled=False)
 
 
+def widen_tensor(narrow: Tensor, fresh: Tensor, groups: int = 1) -> Tensor:
+    """``fresh`` (a wider layer's initial weight or bias, dims (out, in, ...)) with ``narrow`` in its leading
+    corner and zeros where new inputs would reach old outputs: old channels compute what they did, new ones
+    start from their fresh initialisation and are ignored until training gives them weight.
+
+    ``groups``: dim 0 holds that many equal chunks that each grew (FiLM's per-block scales and shifts).
+    """
+    wide = fresh.detach().clone().unflatten(0, (groups, -1))
+    narrow = narrow.unflatten(0, (groups, -1))
+    if narrow.dim() != wide.dim() or any(n > w for n, w in zip(narrow.shape, wide.shape)):
+        raise ValueError(f"cannot widen {tuple(narrow.shape)} to {tuple(wide.shape)}")
+    old_out = narrow.shape[1]
+    if wide.dim() > 2:  # weights: new input columns of old output rows carry nothing
+        wide[:, :old_out, narrow.shape[2] :] = 0
+    wide[tuple(slice(0, n) for n in narrow.shape)] = narrow
+    return wide.flatten(0, 1)
+
+
 class FiLMResBlock(nn.Module):
     """conv-ReLU-conv residual block whose residual is scaled and shifted per channel by the condition."""
 
@@ -157,6 +175,21 @@ class DejpegNet(RestorationModel):
         )
         with exact(image):
             return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
+
+    def load_narrower_state(self, state: dict[str, Tensor]) -> None:
+        """Warm-start from a DejpegNet with the same depth and narrower stages (see ``widen_tensor``)."""
+        own = self.state_dict()
+        if set(state) != set(own):
+            raise ValueError("only the widths may differ: the narrower model has other layers (depth?)")
+        # The FiLM output layer emits one scale and one shift chunk per residual block: each chunk grows.
+        groups = {
+            f"{name}.film.{len(stage.film) - 1}.{param}": 2 * len(stage.body)
+            for name, stage in (("luma", self.luma), ("chroma", self.chroma))
+            for param in ("weight", "bias")
+        }
+        self.load_state_dict(
+            {name: widen_tensor(state[name].to(fresh), fresh, groups.get(name, 1)) for name, fresh in own.items()}
+        )
 
 
 register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")

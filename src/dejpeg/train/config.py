@@ -25,6 +25,9 @@ class TrainConfig:
     # Warm start (fresh runs only): a registry name with weights, a run folder or a .safetensors file
     # of the same architecture; optimizer and schedule start afresh (a continuation with new settings).
     init_from: str = ""
+    # True: init_from is this architecture with fewer channels, loaded so the wider model starts from the
+    # same function (``RestorationModel.load_narrower_state``): more capacity without starting over.
+    init_widen: bool = False
     steps: int = 10_000
     lr: float = 2e-4
     lr_min: float = 1e-6

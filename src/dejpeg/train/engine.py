@@ -136,7 +136,11 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
     elif cfg.init_from:
-        model.load_state_dict({k: v.float() for k, v in initial_state(cfg.init_from).items()}, strict=True)
+        source = {k: v.float() for k, v in initial_state(cfg.init_from).items()}
+        if cfg.init_widen:
+            model.load_narrower_state(source)
+        else:
+            model.load_state_dict(source, strict=True)
     # Gray batches leave the colour branch of some models unused: DDP must allow that.
     train_model: nn.Module = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     loss_fn = make_loss(cfg.loss)
