@@ -36,3 +36,16 @@ def test_list_images_errors(tmp_path):
         list_images(tmp_path / "missing")
     with pytest.raises(ValueError, match="no images"):
         list_images(tmp_path)
+
+
+def test_png_compress_level_changes_size_not_pixels(tmp_path, natural_image):
+    image = natural_image(64, 64)
+    sizes = {}
+    for level in (0, 9):
+        path = tmp_path / f"x{level}.png"
+        save_image(image, path, png_compress_level=level)
+        np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), image)
+        sizes[level] = path.stat().st_size
+    assert sizes[9] < 0.8 * sizes[0]  # level 0 stores the rows uncompressed
+    with pytest.raises(ValueError, match="0..9"):
+        save_image(image, tmp_path / "bad.png", png_compress_level=10)

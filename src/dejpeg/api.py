@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dejpeg.imageio import list_images, load_rgb_u8, save_image
+from dejpeg.imageio import PNG_COMPRESS_LEVEL, list_images, load_rgb_u8, save_image
 from dejpeg.jpeg import (
     JpegCoefficients,
     decode,
@@ -224,16 +224,20 @@ def restore_file(
     device: str = "cpu",
     consistency: bool = True,
     precision: str = "auto",
+    png_compress_level: int = PNG_COMPRESS_LEVEL,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
+    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`.
     """
     data = _read_source(source)
     jpeg = read_jpeg(data)
     coefficients = _coefficients_or_none(data) if consistency else None
     restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
-    save_image(restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile)
+    save_image(
+        restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
+    )
 
 
 def load_reference(path: Path, gray: bool) -> np.ndarray:

@@ -26,6 +26,14 @@ def test_restore_single_file(jpeg_folder, tmp_path):
     assert np.asarray(Image.open(out)).shape == (40, 48, 3)
 
 
+def test_restore_png_level_changes_size_not_pixels(jpeg_folder, tmp_path):
+    outs = {level: tmp_path / f"l{level}.png" for level in (0, 9)}
+    for level, out in outs.items():
+        assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--png-level", str(level), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(outs[0])), np.asarray(Image.open(outs[9])))
+    assert outs[9].stat().st_size < outs[0].stat().st_size
+
+
 def test_restore_directory_gray_stays_gray(jpeg_folder, tmp_path):
     out = tmp_path / "out"
     assert main(["restore", str(jpeg_folder), "-o", str(out), "--quiet"]) == 0
