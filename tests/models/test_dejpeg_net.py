@@ -45,14 +45,15 @@ def test_unconditioned_dejpeg_net_ignores_the_tables(dct_io):
 
 def test_dct_io_sees_coefficients_in_quantization_steps():
     stage = create_model("dejpeg_net", pretrained=False, dct_io=True, **TINY).luma
-    tables = _tables(1, 30)
-    steps = tables[:, :1].flatten(2)
-    x = torch.rand(1, 1, 16, 24)
-    analysed = stage._analyse(x, steps)  # (1, 64, 2, 3), channel = raster frequency
-    expected = dct_8x8(blockify(x * 255.0 - 128.0))[0, 0] / tables[0, 0]  # (2, 3, 8, 8)
-    torch.testing.assert_close(analysed[0].permute(1, 2, 0).reshape(2, 3, 8, 8), expected, atol=1e-4, rtol=1e-5)
+    tables = torch.cat([_tables(1, 30), _tables(1, 70)])  # (B=2, C=2, 8, 8): other steps per image and channel
+    steps = tables.flatten(2)
+    x = torch.rand(2, 2, 16, 24)
+    analysed = stage._analyse(x, steps)  # (2, 2*64, 2, 3), channel = (plane, raster frequency)
+    expected = dct_8x8(blockify(x * 255.0 - 128.0)) / tables[:, :, None, None]  # (2, 2, 2, 3, 8, 8)
+    got = analysed.unflatten(1, (2, 8, 8)).permute(0, 1, 4, 5, 2, 3)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
     # The exit's output is a correction in those units: adding it shifts the analysis by exactly that much.
-    correction = torch.randn(1, 64, 2, 3)
+    correction = torch.randn(2, 128, 2, 3)
     moved = stage._analyse(x + stage._synthesise(correction, steps), steps)
     torch.testing.assert_close(moved - analysed, correction, atol=1e-4, rtol=0)
 
