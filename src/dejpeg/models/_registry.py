@@ -16,6 +16,8 @@ from typing import Any
 from safetensors.torch import load_file
 from torch import nn
 
+from dejpeg.zoo.int8 import dequantize_state
+
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "zoo" / "weights"
 
 
@@ -118,7 +120,7 @@ def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Mod
         digest = sha256_file(path)
         if digest != entry.weights.sha256:
             raise RuntimeError(f"checksum mismatch for {path}: {digest} != {entry.weights.sha256}")
-        model.load_state_dict(load_file(str(path)), strict=True)
+        model.load_state_dict(dequantize_state(load_file(str(path))), strict=True)
         model.eval()
     return model
 
