@@ -345,6 +345,40 @@ register_model(
             "kodak24_color_q95_psnr_gain": 0.27,
         },
     ),
+    paper="dejpeg (this project); the fifth default model",
+)
+register_model(
+    "dejpeg_net.dct_blind_v5_bsds300",
+    DejpegNet,
+    kwargs={"dct_io": True, "luma_width": 160},
+    weights=Weights(
+        file="dejpeg_net.dct_blind_v5_bsds300.safetensors",
+        sha256="1473783f6b9228f31f5b514ccd0e878bbd49b31f1953db7f74a05dadbcc10a45",
+        train_data="as dejpeg_net.dct_blind_v4_bsds300; then its luma stage widened from 128 to 160 channels "
+        "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
+        train_cmd="dejpeg_net.dct_blind_v4_bsds300's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
+        "configs/dejpeg_net_dct_blind_wide160.yaml && python -m dejpeg.zoo.export "
+        "runs/dejpeg_net_dct_blind_wide160 dejpeg_net.dct_blind_v5_bsds300 --storage int8",
+        steps=56750,
+        wall_h=8.3,
+        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
+        # bf16 ("auto" precision on this CPU); Kodak24 (lossless originals):
+        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v5_bsds300.json
+        reported={
+            "bsds500_gray_q10_psnr_gain": 1.22,
+            "bsds500_gray_q20_psnr_gain": 1.19,
+            "bsds500_gray_q30_psnr_gain": 1.20,
+            "bsds500_gray_q40_psnr_gain": 1.20,
+            "bsds500_gray_q90_psnr_gain": 0.28,
+            "bsds500_color_q10_psnr_gain": 1.44,
+            "bsds500_color_q20_psnr_gain": 1.28,
+            "bsds500_color_q30_psnr_gain": 1.22,
+            "bsds500_color_q40_psnr_gain": 1.18,
+            "bsds500_color_q90_psnr_gain": 1.12,
+            "kodak24_gray_q95_psnr_gain": 0.17,
+            "kodak24_color_q95_psnr_gain": 0.28,
+        },
+    ),
     default=True,
     paper="dejpeg (this project)",
 )
