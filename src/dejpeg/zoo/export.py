@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from dejpeg.imageio import atomic_write_bytes
 from dejpeg.models._registry import WEIGHTS_DIR, sha256_file
 from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS
 from dejpeg.zoo.int8 import quantize_state
 
-#: How each storage choice turns a float32 state into the stored one.
+#: How the exported weights may be stored (see :func:`export_weights`).
 STORAGE = ("float16", "float32", "int8")
 
 
@@ -56,9 +57,8 @@ def export_weights(
         step = str(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["step"])
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"name": name, "step": step})
-    tmp.replace(path)
+    # atomic, with the usual file permissions (safetensors' own writer makes 0600 files)
+    atomic_write_bytes(save({k: v.contiguous() for k, v in state.items()}, metadata={"name": name, "step": step}), path)
     return {"file": path.name, "path": str(path), "sha256": sha256_file(path), "step": step}
 
 
