@@ -379,6 +379,40 @@ register_model(
             "kodak24_color_q95_psnr_gain": 0.28,
         },
     ),
+    paper="dejpeg (this project); the sixth default model",
+)
+register_model(
+    "dejpeg_net.dct_blind_v6_bsds300",
+    DejpegNet,
+    kwargs={"dct_io": True, "luma_width": 192},
+    weights=Weights(
+        file="dejpeg_net.dct_blind_v6_bsds300.safetensors",
+        sha256="e85cfec43109bc7b1afdc6ff5a47f170f83d1fd2966ee9eda1fc32ac44b78e0e",
+        train_data="as dejpeg_net.dct_blind_v5_bsds300; then its luma stage widened from 160 to 192 channels "
+        "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
+        train_cmd="dejpeg_net.dct_blind_v5_bsds300's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
+        "configs/dejpeg_net_dct_blind_wide192.yaml && python -m dejpeg.zoo.export "
+        "runs/dejpeg_net_dct_blind_wide192 dejpeg_net.dct_blind_v6_bsds300 --storage int8",
+        steps=67750,
+        wall_h=11.1,
+        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
+        # bf16 ("auto" precision on this CPU); Kodak24 (lossless originals):
+        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v6_bsds300.json
+        reported={
+            "bsds500_gray_q10_psnr_gain": 1.27,
+            "bsds500_gray_q20_psnr_gain": 1.25,
+            "bsds500_gray_q30_psnr_gain": 1.26,
+            "bsds500_gray_q40_psnr_gain": 1.26,
+            "bsds500_gray_q90_psnr_gain": 0.32,
+            "bsds500_color_q10_psnr_gain": 1.49,
+            "bsds500_color_q20_psnr_gain": 1.33,
+            "bsds500_color_q30_psnr_gain": 1.28,
+            "bsds500_color_q40_psnr_gain": 1.23,
+            "bsds500_color_q90_psnr_gain": 1.20,
+            "kodak24_gray_q95_psnr_gain": 0.21,
+            "kodak24_color_q95_psnr_gain": 0.30,
+        },
+    ),
     default=True,
     paper="dejpeg (this project)",
 )
