@@ -33,8 +33,7 @@ def test_default_model_does_not_lower_psnr_at_high_quality():
     gray = evaluate(data, qualities=[90], gray=True, max_images=8, progress=False)["rows"][0]
     color = evaluate(data, qualities=[90], gray=False, max_images=4, progress=False)["rows"][0]
     # Measured 2026-11-22 (dejpeg_net.dct_blind_v6_bsds300): +0.97 dB gray, +0.73 dB colour; v5 +0.89 / +0.68,
-    # v4 +0.79 / +0.63,
-    # v3 +0.66 / +0.55, v2 +0.50 / +0.42, and the one before, trained with L1 + SSIM only, +0.16 / +0.14 over all
-    # 24 images.
+    # v4 +0.79 / +0.63, v3 +0.66 / +0.55, v2 +0.50 / +0.42, and the one before, trained with L1 + SSIM only,
+    # +0.16 / +0.14 over all 24 images.
     assert gray["psnr_gain"] > 0.91
     assert color["psnr_gain"] > 0.68
