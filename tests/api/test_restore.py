@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import dejpeg
-from dejpeg.api import _run_tiled, evaluate, load_model, restore, restore_array
+from dejpeg.api import OVERLAP, _run_tiled, evaluate, load_model, restore, restore_array
 from dejpeg.jpeg import encode, ijg_qtables, read_qtables
 from dejpeg.metrics import image_metrics
 
@@ -76,6 +76,20 @@ def test_tiling_matches_whole_image_processing():
         whole = model(image, tables)
         tiled = _run_tiled(model, image, tables, tile=64, overlap=80, precision="fp32")
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_default_overlap_is_seamless_for_the_default_model(natural_image):
+    # The default model's receptive radius (144 px) exceeds OVERLAP, so seams are possible in principle; this
+    # checks that what it actually uses fits. Measured on this image: 16 px of overlap leaves pixels 5 grey levels
+    # off and 32 px leaves 2 (10 % of pixels), so the check can fail.
+    image = natural_image(200, 264)
+    data = encode(image, quality=10)
+    damaged = dejpeg.jpeg.decode(data)
+    whole = restore_array(damaged, read_qtables(data), precision="fp32")
+    tiled = restore_array(damaged, read_qtables(data), tile=64, overlap=OVERLAP, precision="fp32")
+    difference = np.abs(whole.astype(int) - tiled.astype(int))
+    assert difference.max() <= 1
+    assert (difference > 0).mean() < 0.01
 
 
 def test_tiled_consistency_matches_whole_image_consistency(natural_image):

@@ -128,6 +128,23 @@ def test_init_from_starts_from_given_weights_and_rejects_others(image_folder, tm
     assert wide["luma.entry.weight"].shape[0] == 12 and wide["luma.exit.weight"][:, 8:].abs().max() < 1e-6
 
 
+def test_freeze_holds_named_stages_fixed(image_folder, tmp_path):
+    fit(_config(image_folder, tmp_path / "first"), progress=False)
+    first = initial_state(str(tmp_path / "first"))
+    colour = dataclasses.replace(_config(image_folder, tmp_path).data, gray_prob=0.0)
+    cfg = _config(image_folder, tmp_path / "second", init_from=str(tmp_path / "first"), freeze=["luma."])
+    fit(dataclasses.replace(cfg, data=colour), progress=False)
+    second = load_file(str(tmp_path / "second" / FINAL_WEIGHTS))
+    assert all(torch.equal(second[k], first[k]) for k in first if k.startswith("luma."))
+    assert not all(torch.equal(second[k], first[k]) for k in first if k.startswith("chroma."))
+    # Gray batches would reach only the frozen luma stage; no silent no-op steps.
+    with pytest.raises(RuntimeError, match="no trainable parameter"):
+        gray = dataclasses.replace(colour, gray_prob=1.0)
+        fit(dataclasses.replace(_config(image_folder, tmp_path / "third", freeze=["luma."]), data=gray), progress=False)
+    with pytest.raises(ValueError, match="match no parameter"):
+        fit(_config(image_folder, tmp_path / "fourth", freeze=["lumen."]), progress=False)
+
+
 def test_validation_runs_through_evaluate(image_folder, tmp_path):
     cfg = _config(
         image_folder,

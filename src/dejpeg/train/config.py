@@ -28,6 +28,9 @@ class TrainConfig:
     # True: init_from is this architecture with fewer channels, loaded so the wider model starts from the
     # same function (``RestorationModel.load_narrower_state``): more capacity without starting over.
     init_widen: bool = False
+    # Parameter-name prefixes (e.g. "luma.") held fixed: retrain one stage of a trained model, such as a widened
+    # chroma stage behind a finished luma stage, without paying for the frozen part's backward pass.
+    freeze: tuple[str, ...] = ()
     steps: int = 10_000
     lr: float = 2e-4
     lr_min: float = 1e-6

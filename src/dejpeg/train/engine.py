@@ -109,6 +109,21 @@ def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[s
     return {f"q{row['quality']}_{key}": row[key] for row in result["rows"] for key in ("psnr_gain", "ssim_gain")}
 
 
+def _unfrozen_parameters(model: nn.Module, freeze: tuple[str, ...]) -> list[nn.Parameter]:
+    """Set ``requires_grad`` off for parameters named by a ``freeze`` prefix; return the others."""
+    unmatched = [
+        prefix for prefix in freeze if not any(name.startswith(prefix) for name, _ in model.named_parameters())
+    ]
+    if unmatched:
+        raise ValueError(f"freeze prefixes match no parameter: {unmatched}")
+    for name, param in model.named_parameters():
+        param.requires_grad_(not name.startswith(tuple(freeze)))
+    trainable = [param for param in model.parameters() if param.requires_grad]
+    if not trainable:
+        raise ValueError("freeze leaves nothing to train")
+    return trainable
+
+
 def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: int | None = None) -> History:
     """Train ``cfg.model`` for ``cfg.steps`` steps, resuming from ``out_dir/last.pt`` if present.
 
@@ -124,7 +139,8 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = create_model(cfg.model, pretrained=False, **cfg.model_kwargs).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    trainable = _unfrozen_parameters(model, cfg.freeze)
+    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     history = History()
     start = 0
@@ -157,10 +173,15 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
             with autocast_for(model, device, cfg.precision):
                 pred = train_model(batch["input"], batch["qtables"])
             loss, terms = loss_fn(pred.float(), batch["target"])
+            if not loss.requires_grad:
+                raise RuntimeError(
+                    "a batch reached no trainable parameter (a gray batch while only the colour stage trains?): "
+                    "set data.gray_prob to 0"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             window_patches += batch["input"].shape[0] * world
