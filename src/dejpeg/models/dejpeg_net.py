@@ -280,83 +280,16 @@ register_model(
     paper="dejpeg (this project); the third default model",
 )
 register_model(
-    "dejpeg_net.dct_blind_v3_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_v3_bsds300.safetensors",
-        sha256="fda213791455c99661672f0b1ce4e6d8083ea983fbc156aa6789f017ef3b203e",
-        train_data="as dejpeg_net.dct_blind_v2_bsds300; then 18,000 more steps (2 x 16 patches each) with the same "
-        "data and loss, convolutions in bf16",
-        train_cmd="dejpeg_net.dct_blind_v2_bsds300's run, continued: torchrun --nproc_per_node 2 -m dejpeg.cli train "
-        "configs/dejpeg_net_dct_blind_cont2.yaml && "
-        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind_cont2 dejpeg_net.dct_blind_v3_bsds300",
-        steps=31750,
-        wall_h=4.41,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
-        # bf16 ("auto" precision on this CPU; fp32 differs by < 0.003 dB); Kodak24 (lossless originals):
-        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v3_bsds300.json
-        reported={
-            "bsds500_gray_q10_psnr_gain": 1.08,
-            "bsds500_gray_q20_psnr_gain": 0.99,
-            "bsds500_gray_q30_psnr_gain": 0.98,
-            "bsds500_gray_q40_psnr_gain": 0.97,
-            "bsds500_gray_q90_psnr_gain": 0.18,
-            "bsds500_color_q10_psnr_gain": 1.29,
-            "bsds500_color_q20_psnr_gain": 1.09,
-            "bsds500_color_q30_psnr_gain": 1.02,
-            "bsds500_color_q40_psnr_gain": 0.97,
-            "bsds500_color_q90_psnr_gain": 0.87,
-            "kodak24_gray_q95_psnr_gain": 0.05,
-            "kodak24_color_q95_psnr_gain": 0.23,
-        },
-    ),
-    paper="dejpeg (this project); the fourth default model",
-)
-register_model(
-    "dejpeg_net.dct_blind_v4_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True, "luma_width": 128},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_v4_bsds300.safetensors",
-        sha256="631aad53b9527ddca285f03dc1465a50f762d0d75f893b44afc02cc33c574358",
-        train_data="as dejpeg_net.dct_blind_v3_bsds300; then its luma stage widened from 96 to 128 channels "
-        "(function-preserving) and 14,000 more steps (2 x 16 patches each), same data and loss, bf16",
-        train_cmd="dejpeg_net.dct_blind_v3_bsds300's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
-        "configs/dejpeg_net_dct_blind_wide.yaml && "
-        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind_wide dejpeg_net.dct_blind_v4_bsds300",
-        steps=45750,
-        wall_h=6.25,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
-        # bf16 ("auto" precision on this CPU); Kodak24 (lossless originals):
-        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v4_bsds300.json
-        reported={
-            "bsds500_gray_q10_psnr_gain": 1.16,
-            "bsds500_gray_q20_psnr_gain": 1.11,
-            "bsds500_gray_q30_psnr_gain": 1.12,
-            "bsds500_gray_q40_psnr_gain": 1.11,
-            "bsds500_gray_q90_psnr_gain": 0.23,
-            "bsds500_color_q10_psnr_gain": 1.38,
-            "bsds500_color_q20_psnr_gain": 1.21,
-            "bsds500_color_q30_psnr_gain": 1.15,
-            "bsds500_color_q40_psnr_gain": 1.10,
-            "bsds500_color_q90_psnr_gain": 1.02,
-            "kodak24_gray_q95_psnr_gain": 0.14,
-            "kodak24_color_q95_psnr_gain": 0.27,
-        },
-    ),
-    paper="dejpeg (this project); the fifth default model",
-)
-register_model(
     "dejpeg_net.dct_blind_v5_bsds300",
     DejpegNet,
     kwargs={"dct_io": True, "luma_width": 160},
     weights=Weights(
         file="dejpeg_net.dct_blind_v5_bsds300.safetensors",
         sha256="1473783f6b9228f31f5b514ccd0e878bbd49b31f1953db7f74a05dadbcc10a45",
-        train_data="as dejpeg_net.dct_blind_v4_bsds300; then its luma stage widened from 128 to 160 channels "
+        train_data="as the fifth default model (dejpeg_net.dct_blind_v4_bsds300, whose weights are no longer shipped; "
+        "record in docs/training.md); then its luma stage widened from 128 to 160 channels "
         "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
-        train_cmd="dejpeg_net.dct_blind_v4_bsds300's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
+        train_cmd="the fifth model's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
         "configs/dejpeg_net_dct_blind_wide160.yaml && python -m dejpeg.zoo.export "
         "runs/dejpeg_net_dct_blind_wide160 dejpeg_net.dct_blind_v5_bsds300 --storage int8",
         steps=56750,
