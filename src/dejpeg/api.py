@@ -39,7 +39,7 @@ ModelLike = str | os.PathLike | nn.Module | None
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
 #: Context each tile borrows from its neighbours. The default model's receptive radius is 144 px, but what it
-#: uses is a few blocks: at 64 px tiles restore to within one grey level of the whole image (tests/api).
+#: uses is a few blocks: with 64 px of overlap, tiles restore to within one grey level of the whole image (tests/api).
 OVERLAP = 64
 
 
