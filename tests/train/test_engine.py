@@ -138,8 +138,8 @@ def test_freeze_holds_named_stages_fixed(image_folder, tmp_path):
     assert all(torch.equal(second[k], first[k]) for k in first if k.startswith("luma."))
     assert not all(torch.equal(second[k], first[k]) for k in first if k.startswith("chroma."))
     # Gray batches would reach only the frozen luma stage; no silent no-op steps.
+    gray = dataclasses.replace(colour, gray_prob=1.0)
     with pytest.raises(RuntimeError, match="no trainable parameter"):
-        gray = dataclasses.replace(colour, gray_prob=1.0)
         fit(dataclasses.replace(_config(image_folder, tmp_path / "third", freeze=["luma."]), data=gray), progress=False)
     with pytest.raises(ValueError, match="match no parameter"):
         fit(_config(image_folder, tmp_path / "fourth", freeze=["lumen."]), progress=False)

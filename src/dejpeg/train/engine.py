@@ -111,14 +111,13 @@ def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[s
 
 def _unfrozen_parameters(model: nn.Module, freeze: tuple[str, ...]) -> list[nn.Parameter]:
     """Set ``requires_grad`` off for parameters named by a ``freeze`` prefix; return the others."""
-    unmatched = [
-        prefix for prefix in freeze if not any(name.startswith(prefix) for name, _ in model.named_parameters())
-    ]
+    params = dict(model.named_parameters())
+    unmatched = [prefix for prefix in freeze if not any(name.startswith(prefix) for name in params)]
     if unmatched:
         raise ValueError(f"freeze prefixes match no parameter: {unmatched}")
-    for name, param in model.named_parameters():
+    for name, param in params.items():
         param.requires_grad_(not name.startswith(tuple(freeze)))
-    trainable = [param for param in model.parameters() if param.requires_grad]
+    trainable = [param for param in params.values() if param.requires_grad]
     if not trainable:
         raise ValueError("freeze leaves nothing to train")
     return trainable
