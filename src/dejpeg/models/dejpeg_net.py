@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
 from dejpeg.jpeg.dct import dct_matrix
+from dejpeg.layers.int8 import Int8Conv2d
 from dejpeg.models._base import RestorationModel
 from dejpeg.models._registry import Weights, register_model
 
@@ -58,8 +59,8 @@ class FiLMResBlock(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv1 = Int8Conv2d(width, width, 3, padding=1)
+        self.conv2 = Int8Conv2d(width, width, 3, padding=1)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
         h = self.conv2(F.relu(self.conv1(x)))
@@ -126,13 +127,15 @@ class BlockStage(nn.Module):
             inp = self._analyse(x, steps)
             if guide is not None:
                 inp = torch.cat([inp, self._analyse(guide, guide_steps)], dim=1)
-        h = self.entry(inp)
+        # Channels-last through the body: oneDNN's own layout (fp32 3x3 convolutions 1.5x faster on an AVX512
+        # Xeon), the one int8 convolutions answer in, and elementwise ops that mix layouts run 5x slower.
+        h = self.entry(inp.contiguous(memory_format=torch.channels_last))
         film = self.film(cond).chunk(2 * len(self.body), dim=1)
         for i, block in enumerate(self.body):
             h = block(h, film[2 * i], film[2 * i + 1])
         correction = self.exit(h)
         with exact(x):
-            return x + self._synthesise(correction.float(), steps)
+            return x + self._synthesise(correction.float().contiguous(), steps)
 
 
 class DejpegNet(RestorationModel):

@@ -13,6 +13,9 @@ import yaml
 from dejpeg.models import PRECISIONS
 from dejpeg.train.data import PatchConfig
 
+#: int8 compute is for inference only (its convolutions have no gradient).
+TRAIN_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -57,8 +60,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"precision must be one of {TRAIN_PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
