@@ -18,6 +18,7 @@ import torch
 from restore_speed import measure
 
 from dejpeg.api import evaluate
+from dejpeg.models import PRECISIONS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val" / "bsds500-test200"
 QUALITIES = (10, 20, 30, 40)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--extra-quality", type=int, default=90, help="one more quality, 0 for none")
     parser.add_argument("--no-speed", action="store_true", help="skip the end-to-end speed/memory measurement")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as dejpeg restore's")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="as dejpeg restore's")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if not args.data.is_dir():

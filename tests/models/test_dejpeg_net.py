@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from dejpeg.jpeg import blockify, dct_8x8, ijg_qtables
-from dejpeg.models import create_model
+from dejpeg.layers.int8 import Int8Conv2d, int8_available
+from dejpeg.models import autocast_for, create_model
 
 TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
 
@@ -73,6 +74,21 @@ def test_bf16_autocast_rounds_only_the_network_not_the_image():
     exact = model(x, _tables(2))
     assert not torch.equal(fast, exact)  # the convolutions did run in bf16
     assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()
+
+
+@pytest.mark.skipif(not int8_available(), reason="this PyTorch build has no oneDNN int8 convolution")
+def test_int8_compute_quantizes_only_the_residual_blocks_and_exit():
+    model = _perturbed().eval()
+    x = torch.rand(2, 3, 32, 40)
+    with torch.inference_mode():
+        exact = model(x, _tables(2))
+        with autocast_for(model, "cpu", "int8"):
+            fast = model(x, _tables(2))
+        assert not torch.equal(fast, exact)  # the int8 path did run
+        # 8-bit activations over each tensor's range: the correction moves by about 1/256 of its range.
+        assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()
+        # The entry sees coefficients whose scales differ 100-fold: it stays float.
+        assert type(model.luma.entry) is torch.nn.Conv2d and isinstance(model.luma.exit, Int8Conv2d)
 
 
 def test_widened_dejpeg_net_computes_what_the_narrow_one_did():

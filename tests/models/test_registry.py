@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from dejpeg.jpeg import ijg_qtables
+from dejpeg.layers.int8 import int8_available, int8_is_fast
 from dejpeg.models import (
     DejpegNet,
     RestorationModel,
@@ -12,6 +13,7 @@ from dejpeg.models import (
     list_models,
     native_bf16,
     register_model,
+    resolve_precision,
 )
 from dejpeg.models._registry import sha256_file
 
@@ -82,6 +84,19 @@ def test_autocast_for_follows_the_model_and_the_request():
     assert _enabled(autocast_for(unsafe, "cpu", "bf16")) and not _enabled(autocast_for(safe, "cpu", "fp32"))
     with pytest.raises(ValueError, match="precision"):
         autocast_for(safe, "cpu", "fp16")
+
+
+def test_resolve_precision_prefers_native_bf16_then_int8():
+    dejpeg = create_model("dejpeg_net", pretrained=False, **TINY["dejpeg_net"])
+    unet = create_model("unet", pretrained=False)
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "int8" if int8_is_fast() else "fp32"
+    assert resolve_precision(dejpeg, "cpu", "auto") == expected
+    assert resolve_precision(unet, "cpu", "auto") == "fp32"  # neither autocast-safe nor with int8 layers
+    assert resolve_precision(dejpeg, "cpu", "fp32") == "fp32"
+    with pytest.raises(ValueError, match="no int8 layers"):
+        resolve_precision(unet, "cpu", "int8")
+    if int8_available():
+        assert resolve_precision(dejpeg, "cpu", "int8") == "int8"
 
 
 def _enabled(context: torch.autocast) -> bool:

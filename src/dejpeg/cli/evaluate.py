@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from dejpeg.api import evaluate
+from dejpeg.cli._inputs import add_precision_option
 from dejpeg.imageio import atomic_write_bytes
-from dejpeg.models import PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subsampling", default="420", choices=["444", "422", "420"], help="colour track only")
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help='"auto": bf16 where the model and the CPU/GPU support it natively (1.3x faster end to end), else fp32',
-    )
+    add_precision_option(p)
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     p.add_argument("--plot", default=None, help="also draw PSNR and its gain against quality as a PNG (matplotlib)")
     p.add_argument("--quiet", action="store_true")

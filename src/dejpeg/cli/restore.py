@@ -8,9 +8,8 @@ import sys
 from tqdm import tqdm
 
 from dejpeg.api import load_model, restore_file
-from dejpeg.cli._inputs import JPEG_SUFFIXES, expand_inputs, output_paths
+from dejpeg.cli._inputs import JPEG_SUFFIXES, add_precision_option, expand_inputs, output_paths
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
-from dejpeg.models import PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
     p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help='"auto": bf16 where the model and the CPU/GPU support it natively (1.6x faster end to end), else fp32',
-    )
+    add_precision_option(p)
     p.add_argument(
         "--png-level",
         type=int,

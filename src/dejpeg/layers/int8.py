@@ -17,6 +17,7 @@ import contextvars
 import platform
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,8 @@ def int8_compute(enabled: bool = True) -> Iterator[None]:
 
 
 class Int8Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` that computes in int8 inside :func:`int8_compute` (inference only).
+    """``nn.Conv2d`` (followed by a ReLU if ``relu``) that computes in int8 inside :func:`int8_compute`
+    (inference only); the ReLU is then fused into the convolution.
 
     For layers whose inputs are well spread over their range, such as the convolutions inside residual
     blocks; a layer whose input channels differ in scale by orders of magnitude (DCT coefficients) loses
@@ -60,9 +62,14 @@ class Int8Conv2d(nn.Conv2d):
 
     _packed: tuple[int, int, Tensor, Tensor] | None = None  # (weight ptr, weight version, packed, scales)
 
+    def __init__(self, *args: Any, relu: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.relu = relu
+
     def forward(self, x: Tensor) -> Tensor:
         if not _ENABLED.get() or x.device.type != "cpu" or torch.is_grad_enabled():
-            return super().forward(x)
+            out = super().forward(x)
+            return F.relu(out) if self.relu else out
         return self._int8_forward(x.float())
 
     def _packed_weight(self, input_shape: torch.Size) -> tuple[Tensor, Tensor]:
@@ -73,8 +80,15 @@ class Int8Conv2d(nn.Conv2d):
             scales = weight.abs().amax(dim=(1, 2, 3)).clamp(min=1e-12) / WEIGHT_LEVELS
             quantized = torch.round(weight / scales[:, None, None, None]).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)
             packed = torch.ops.onednn.qconv_prepack(
-                quantized.to(torch.int8), scales.double(), 1.0, 0,
-                list(self.stride), list(self.padding), list(self.dilation), self.groups, list(input_shape),
+                quantized.to(torch.int8),
+                scales.double(),
+                1.0,
+                0,
+                list(self.stride),
+                list(self.padding),
+                list(self.dilation),
+                self.groups,
+                list(input_shape),
             )
             self._packed = (*key, packed, scales.double())
         return self._packed[2], self._packed[3]
@@ -93,8 +107,21 @@ class Int8Conv2d(nn.Conv2d):
             quantized = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8).int_repr()
         packed, weight_scales = self._packed_weight(x.shape)
         return torch.ops.onednn.qconv2d_pointwise(
-            quantized.contiguous(memory_format=torch.channels_last), scale, zero_point, packed, weight_scales,
-            torch.zeros_like(weight_scales, dtype=torch.long), None if self.bias is None else self.bias.float(),
-            list(self.stride), list(self.padding), list(self.dilation), self.groups,
-            1.0, 0, torch.float32, "none", [], "",
+            quantized.contiguous(memory_format=torch.channels_last),
+            scale,
+            zero_point,
+            packed,
+            weight_scales,
+            torch.zeros_like(weight_scales, dtype=torch.long),
+            None if self.bias is None else self.bias.float(),
+            list(self.stride),
+            list(self.padding),
+            list(self.dilation),
+            self.groups,
+            1.0,
+            0,
+            torch.float32,
+            "relu" if self.relu else "none",
+            [],
+            "",
         )

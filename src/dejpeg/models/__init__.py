@@ -1,7 +1,7 @@
 """Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
 
 from dejpeg.models import dejpeg_net, unet
-from dejpeg.models._base import PRECISIONS, RestorationModel, autocast_for, native_bf16
+from dejpeg.models._base import PRECISIONS, RestorationModel, autocast_for, native_bf16, resolve_precision
 from dejpeg.models._registry import (
     Weights,
     count_params,
@@ -21,6 +21,7 @@ __all__ = [
     "RestorationModel",
     "autocast_for",
     "native_bf16",
+    "resolve_precision",
     "DejpegNet",
     "UNet",
     "Weights",

@@ -53,7 +53,7 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(model: nn.Module, device: torch.device | str, precision: str = "auto") -> str:
-    """"fp32", "bf16" or "int8": what ``precision`` means for ``model`` on ``device``.
+    """What ``precision`` means for ``model`` on ``device``: "fp32", "bf16" or "int8".
 
     "auto" = bf16 where the model is ``autocast_safe`` and the device computes bf16 natively; else int8 where
     the model has :class:`~dejpeg.layers.int8.Int8Conv2d` layers and the CPU has 8-bit dot products (VNNI);

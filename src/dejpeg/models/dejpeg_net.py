@@ -59,12 +59,12 @@ class FiLMResBlock(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.conv1 = Int8Conv2d(width, width, 3, padding=1)
+        self.conv1 = Int8Conv2d(width, width, 3, padding=1, relu=True)
         self.conv2 = Int8Conv2d(width, width, 3, padding=1)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        h = self.conv2(F.relu(self.conv1(x)))
-        return x + h * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        h = self.conv2(self.conv1(x))
+        return torch.addcmul(x + beta[:, :, None, None], h, 1 + gamma[:, :, None, None])
 
 
 class BlockStage(nn.Module):
@@ -86,7 +86,8 @@ class BlockStage(nn.Module):
         self.dct_io = dct_io
         self.entry = nn.Conv2d((in_ch + guide_ch) * BLOCK * BLOCK, width, 3, padding=1)
         self.body = nn.ModuleList(FiLMResBlock(width) for _ in range(blocks))
-        self.exit = nn.Conv2d(width, in_ch * BLOCK * BLOCK, 3, padding=1)
+        # The entry stays float: its inputs (coefficients / steps) differ too much in scale for one int8 range.
+        self.exit = Int8Conv2d(width, in_ch * BLOCK * BLOCK, 3, padding=1)
         self.film = nn.Sequential(nn.Linear(cond_dim, 128), nn.ReLU(), nn.Linear(128, blocks * 2 * width))
         # Start as an unconditioned network and as the identity map: training only adds.
         for layer in (self.film[-1], self.exit):

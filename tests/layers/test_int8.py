@@ -1,0 +1,76 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dejpeg.layers.int8 import Int8Conv2d, int8_available, int8_compute
+
+needs_int8 = pytest.mark.skipif(not int8_available(), reason="this PyTorch build has no oneDNN int8 convolution")
+
+
+def _conv(relu: bool = False, c_in: int = 32, c_out: int = 48) -> Int8Conv2d:
+    torch.manual_seed(0)
+    return Int8Conv2d(c_in, c_out, 3, padding=1, relu=relu).eval()
+
+
+def _input(batch: int = 2, channels: int = 32) -> torch.Tensor:
+    torch.manual_seed(1)
+    x = torch.randn(batch, channels, 20, 28)
+    x[0, 3, 5:9, 7:12] = 12.0  # an outlier region, as strong edges put in a residual stream
+    return x
+
+
+def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out - ref).norm() / ref.norm())
+
+
+def test_outside_the_context_it_is_a_plain_convolution():
+    conv, x = _conv(relu=True), _input()
+    with torch.no_grad():
+        assert torch.equal(conv(x), F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)))
+
+
+@needs_int8
+@pytest.mark.parametrize("relu", [False, True])
+def test_int8_output_is_close_to_float_but_quantized(relu):
+    conv, x = _conv(relu), _input()
+    with torch.inference_mode():
+        ref = conv(x)
+        with int8_compute():
+            out = conv(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    # One range for the whole tensor, outliers included, and 8-bit weights: about 1 % error here.
+    error = _relative_error(out, ref)
+    assert 1e-4 < error < 0.03
+    if relu:
+        assert out.min() >= 0
+    # Zero padding stays zero (not the quantized zero point): the border is no worse than the interior.
+    border = (out - ref)[..., 0, :].abs().mean()
+    assert border < 2 * (out - ref)[..., 5:15, 5:20].abs().mean()
+
+
+@needs_int8
+def test_layout_and_batch_do_not_change_the_result():
+    conv, x = _conv(), _input(batch=3)
+    with torch.inference_mode(), int8_compute():
+        nchw = conv(x)
+        channels_last = conv(x.contiguous(memory_format=torch.channels_last))
+        single = conv(x[1:2])
+    assert torch.allclose(nchw, channels_last, atol=1e-5)
+    # Each call quantizes over its own input's range: one image alone differs from it inside a batch,
+    # within the quantization error.
+    assert _relative_error(single, nchw[1:2]) < 0.03
+
+
+@needs_int8
+def test_gradients_and_weight_updates_are_respected():
+    conv, x = _conv(), _input()
+    with int8_compute():
+        out = conv(x)  # grad mode: training runs in float
+        assert out.requires_grad
+        assert torch.equal(out, F.conv2d(x, conv.weight, conv.bias, padding=1))
+        with torch.inference_mode():
+            before = conv(x)
+            conv.weight.mul_(-1.0)  # the packed int8 copy must follow the weight
+            conv.bias.mul_(-1.0)
+            after = conv(x)
+    assert torch.allclose(after, -before, atol=1e-4)
