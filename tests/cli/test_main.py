@@ -120,3 +120,11 @@ def test_restore_keeps_exif_orientation_and_icc_profile(tmp_path, natural_image)
     with Image.open(out) as restored:
         assert restored.getexif()[0x0112] == 6
         assert restored.info.get("icc_profile") == icc
+
+
+def test_restore_with_a_precision_the_model_lacks_fails_before_writing(jpeg_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["restore", str(jpeg_folder), "-o", str(out), "--model", "unet.cifar10_q1_n2n", "--precision", "int8"]
+    assert main([*args, "--quiet"]) == 2
+    assert "no int8 layers" in capsys.readouterr().err
+    assert not out.exists()

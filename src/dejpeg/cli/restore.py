@@ -10,6 +10,7 @@ from tqdm import tqdm
 from dejpeg.api import load_model, restore_file
 from dejpeg.cli._inputs import JPEG_SUFFIXES, add_precision_option, expand_inputs, output_paths
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
+from dejpeg.models import resolve_precision
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     files, many = expand_inputs(args.inputs, JPEG_SUFFIXES)
-    targets = output_paths(files, args.output, many, f".{args.format}")
     model = load_model(args.model, args.device)
+    resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
+    targets = output_paths(files, args.output, many, f".{args.format}")
     failures: list[tuple[str, str]] = []
     for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
         try:
