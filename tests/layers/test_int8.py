@@ -74,3 +74,21 @@ def test_gradients_and_weight_updates_are_respected():
             conv.bias.mul_(-1.0)
             after = conv(x)
     assert torch.allclose(after, -before, atol=1e-4)
+
+
+@needs_int8
+@pytest.mark.parametrize("batch", [1, 2])
+def test_scaled_residual_folds_film_into_the_int8_convolution(batch):
+    conv, x = _conv(c_in=32, c_out=32), _input(batch)
+    torch.manual_seed(2)
+    scale, shift = torch.randn(batch, 32), torch.randn(batch, 32)  # negative scales included
+    residual = torch.randn(batch, 32, 20, 28).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        exact = conv.scaled_residual(x, scale, shift, residual.clone())
+        torch.testing.assert_close(
+            exact, residual + conv(x) * scale[:, :, None, None] + shift[:, :, None, None], atol=1e-5, rtol=1e-5
+        )
+        with int8_compute():
+            fast = conv.scaled_residual(x, scale, shift, residual.clone())
+    branch = exact - residual
+    assert 1e-4 < _relative_error(fast - residual, branch) < 0.03

@@ -63,8 +63,7 @@ class FiLMResBlock(nn.Module):
         self.conv2 = Int8Conv2d(width, width, 3, padding=1)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        h = self.conv2(self.conv1(x))
-        return torch.addcmul(x + beta[:, :, None, None], h, 1 + gamma[:, :, None, None])
+        return self.conv2.scaled_residual(self.conv1(x), 1 + gamma, beta, x)
 
 
 class BlockStage(nn.Module):
