@@ -2,7 +2,8 @@
 
 Each weight matrix or kernel (a tensor of 2+ dims) is stored as int8 with one float32 scale per output
 channel (symmetric, max-abs); biases and other vectors stay float16. Per-channel int8 keeps about as
-many significant bits as bfloat16 (8), which is what ``precision="auto"`` runs the convolutions in.
+many significant bits as bfloat16 (8), which is what ``precision="auto"`` runs the convolutions in on CPUs
+with native bf16; on CPUs with VNNI, int8 compute (:mod:`dejpeg.layers.int8`) multiplies with these very integers.
 """
 
 from __future__ import annotations
