@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import platform
 import warnings
 from collections.abc import Iterator
@@ -27,9 +28,19 @@ _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("dejpeg_int8_com
 WEIGHT_LEVELS = 127  # symmetric int8 weights, one scale per output channel (as the shipped int8 storage)
 
 
+@functools.cache
 def int8_available() -> bool:
-    """Whether this PyTorch build has oneDNN's quantized convolution (x86 builds do)."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")
+    """Whether this PyTorch build runs oneDNN's quantized convolution as this module calls it (x86 builds of
+    torch 2.13 do; other versions may have changed or dropped the private ops: then everything stays float)."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
+        return False
+    probe = Int8Conv2d(1, 1, 1)
+    try:
+        with torch.inference_mode():
+            probe._int8_forward(torch.ones(1, 1, 2, 2))
+    except (RuntimeError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def int8_is_fast() -> bool:
