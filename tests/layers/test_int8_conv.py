@@ -92,3 +92,12 @@ def test_scaled_residual_folds_film_into_the_int8_convolution(batch):
             fast = conv.scaled_residual(x, scale, shift, residual.clone())
     branch = exact - residual
     assert 1e-4 < _relative_error(fast - residual, branch) < 0.03
+
+
+@needs_int8
+def test_a_model_built_in_inference_mode_computes_in_int8():
+    with torch.inference_mode():
+        conv, x = _conv(), _input()  # inference tensors carry no version counter
+        ref = conv(x)
+        with int8_compute():
+            assert 1e-4 < _relative_error(conv(x), ref) < 0.03

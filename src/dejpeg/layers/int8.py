@@ -103,7 +103,9 @@ class Int8Conv2d(nn.Conv2d):
 
     def _packed_weight(self, input_shape: torch.Size) -> tuple[Tensor, Tensor]:
         """The weight as int8 per output channel, packed for oneDNN once (repacked if it changes)."""
-        key = (self.weight.data_ptr(), self.weight._version)
+        # The version counter catches in-place updates (an optimizer step between validations); weights made in
+        # inference mode have none, and cannot be changed outside it.
+        key = (self.weight.data_ptr(), -1 if self.weight.is_inference() else self.weight._version)
         if self._packed is None or self._packed[:2] != key:
             weight = self.weight.detach().float()
             scales = weight.abs().amax(dim=(1, 2, 3)).clamp(min=1e-12) / WEIGHT_LEVELS
