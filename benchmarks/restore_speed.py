@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dejpeg.models import PRECISIONS
+from dejpeg.models import PRECISIONS, resolve_precision
 
 SIZES = {"1MP": (864, 1152), "12MP": (3000, 4000)}
 
@@ -63,7 +63,7 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
         "megapixels_per_s": megapixels / seconds,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "threads": torch.get_num_threads(),
-        "precision": precision,
+        "precision": resolve_precision(net, "cpu", precision),  # what ran: "auto" resolved for this CPU
     }
 
 

@@ -31,7 +31,7 @@ from dejpeg.jpeg import (
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.metrics import image_metrics
-from dejpeg.models import autocast_for, create_model, default_model_name
+from dejpeg.models import autocast_for, create_model, default_model_name, resolve_precision
 from dejpeg.train.engine import FINAL_WEIGHTS
 
 ModelLike = str | os.PathLike | nn.Module | None
@@ -268,11 +268,13 @@ def evaluate(
     as in :func:`restore_array`.
 
     Returns:
-        ``{"model", "data", "gray", "images", "rows": [...]}``, one row per quality with the JPEG and
+        ``{"model", "data", "gray", "consistency", "precision", "computed_in", "images", "rows": [...]}``
+        (``computed_in``: what ``precision`` resolved to here), one row per quality with the JPEG and
         restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
     """
     was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
     net = load_model(model, device)
+    computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
     files = list_images(data)[:max_images]
     references = [load_reference(f, gray) for f in files]
     rows = []
@@ -307,6 +309,7 @@ def evaluate(
         "gray": gray,
         "consistency": consistency,
         "precision": precision,
+        "computed_in": computed_in,
         "images": len(files),
         "rows": rows,
     }

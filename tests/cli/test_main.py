@@ -8,6 +8,7 @@ from PIL import Image
 
 from dejpeg.cli.__main__ import main
 from dejpeg.jpeg import decode, encode, estimate_quality, read_qtables
+from dejpeg.models import create_model, default_model_name, resolve_precision
 
 
 @pytest.fixture
@@ -95,7 +96,11 @@ def test_evaluate_prints_table_and_writes_json(image_folder, tmp_path, capsys):
     )
     assert code == 0
     assert "PSNR" in capsys.readouterr().out
-    assert json.loads(out.read_text())["rows"][0]["quality"] == 10
+    result = json.loads(out.read_text())
+    assert result["rows"][0]["quality"] == 10
+    # What "auto" ran as on this machine is recorded beside what was asked.
+    expected = resolve_precision(create_model(default_model_name()), "cpu", "auto")
+    assert (result["precision"], result["computed_in"]) == ("auto", expected)
 
 
 def test_evaluate_draws_psnr_against_quality(image_folder, tmp_path, capsys):

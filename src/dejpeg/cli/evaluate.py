@@ -33,7 +33,8 @@ def format_table(result: dict) -> str:
     header += f"{'JPEG PSNR-B':>11} {'PSNR-B':>7} {'gain':>6} | {'MP/s':>5}"
     lines = [
         f"model {result['model']} on {result['data']} ({result['images']} images, "
-        f"{'gray' if result['gray'] else 'color'}, consistency {'on' if result['consistency'] else 'off'})",
+        f"{'gray' if result['gray'] else 'color'}, consistency {'on' if result['consistency'] else 'off'}, "
+        f"{result['computed_in']})",
         header,
         "-" * len(header),
     ]
