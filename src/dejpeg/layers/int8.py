@@ -53,11 +53,11 @@ def int8_is_fast() -> bool:
 
 
 @contextlib.contextmanager
-def int8_compute(enabled: bool = True) -> Iterator[None]:
+def int8_compute() -> Iterator[None]:
     """Within this context every :class:`Int8Conv2d` on the CPU computes in int8."""
-    if enabled and not int8_available():
+    if not int8_available():
         raise RuntimeError("int8 compute needs a PyTorch build with oneDNN (x86)")
-    token = _ENABLED.set(enabled)
+    token = _ENABLED.set(True)
     try:
         yield
     finally:
