@@ -15,7 +15,7 @@ def _tables(batch: int, quality: int = 20) -> torch.Tensor:
 def _perturbed(**kwargs) -> torch.nn.Module:
     """A tiny net moved off its identity start, so that its inputs matter."""
     torch.manual_seed(0)
-    model = create_model("dejpeg_net", pretrained=False, **TINY, **kwargs)
+    model = create_model("dejpeg_net", pretrained=False, **{**TINY, **kwargs})
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return model
@@ -95,7 +95,7 @@ def test_widened_dejpeg_net_computes_what_the_narrow_one_did():
     narrow = _perturbed()  # luma 8 x 1 block, chroma 8 x 1 block, every weight nonzero
     torch.manual_seed(1)
     wide = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 12, "chroma_width": 10})
-    wide.load_narrower_state(narrow.state_dict())
+    wide.load_smaller_state(narrow.state_dict())
     for c in (1, 3):
         x = torch.rand(2, c, 16, 24)
         torch.testing.assert_close(wide(x, _tables(2)), narrow(x, _tables(2)), atol=1e-5, rtol=1e-5)
@@ -106,11 +106,31 @@ def test_widened_dejpeg_net_computes_what_the_narrow_one_did():
     assert wide.luma.exit.weight[:, 8:].abs().sum() == 0
 
 
-def test_widening_rejects_other_depths_and_narrower_targets():
-    narrow = _perturbed()
-    deeper = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 12, "luma_blocks": 2})
-    with pytest.raises(ValueError, match="only the widths"):
-        deeper.load_narrower_state(narrow.state_dict())
+def test_deepened_dejpeg_net_computes_what_the_shallow_one_did():
+    shallow = _perturbed()  # luma and chroma 1 block each, every weight nonzero
+    torch.manual_seed(1)
+    grown = {"luma_width": 12, "luma_blocks": 3, "chroma_blocks": 2}
+    deep = create_model("dejpeg_net", pretrained=False, **{**TINY, **grown})
+    deep.load_smaller_state(shallow.state_dict())
+    for c in (1, 3):
+        x = torch.rand(2, c, 16, 24)
+        torch.testing.assert_close(deep(x, _tables(2)), shallow(x, _tables(2)), atol=1e-5, rtol=1e-5)
+    # The old block and FiLM chunks are kept; each new block starts as the identity but learns: its second
+    # convolution (zero) receives gradient through the first (fresh, nonzero).
+    torch.testing.assert_close(deep.luma.body[0].conv1.weight[:8, :8], shallow.luma.body[0].conv1.weight)
+    assert deep.luma.body[2].conv2.weight.abs().sum() == 0 and deep.luma.body[2].conv1.weight.abs().sum() > 0
+    deep(torch.rand(2, 1, 16, 24), _tables(2)).square().mean().backward()
+    assert deep.luma.body[2].conv2.weight.grad.abs().sum() > 0
+
+
+def test_growing_rejects_smaller_targets_and_other_layers():
+    small = _perturbed()
+    with pytest.raises(ValueError, match="fewer channels or trailing blocks"):
+        small.load_smaller_state(_perturbed(luma_blocks=2).state_dict())
     narrower = create_model("dejpeg_net", pretrained=False, **{**TINY, "luma_width": 6})
     with pytest.raises(ValueError, match="cannot widen"):
-        narrower.load_narrower_state(narrow.state_dict())
+        narrower.load_smaller_state(small.state_dict())
+    state = small.state_dict()
+    state["luma.extra.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match="fewer channels or trailing blocks"):
+        small.load_smaller_state(state)

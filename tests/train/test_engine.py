@@ -121,7 +121,7 @@ def test_init_from_starts_from_given_weights_and_rejects_others(image_folder, tm
     with pytest.raises(RuntimeError, match="size mismatch"):
         fit(grown, progress=False)
     # Asked to widen, the same warm start keeps the narrow run's weights in the wider model's first channels.
-    widened = dataclasses.replace(grown, init_widen=True, lr=1e-12, lr_min=0.0, warmup=0)
+    widened = dataclasses.replace(grown, init_grow=True, lr=1e-12, lr_min=0.0, warmup=0)
     fit(widened, progress=False)
     wide = load_file(str(tmp_path / "third" / FINAL_WEIGHTS))
     torch.testing.assert_close(wide["luma.entry.weight"][:8], first["luma.entry.weight"], rtol=0, atol=1e-6)

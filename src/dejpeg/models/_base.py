@@ -35,10 +35,10 @@ class RestorationModel(nn.Module):
     def forward(self, image: Tensor, qtables: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def load_narrower_state(self, state: dict[str, Tensor]) -> None:
-        """Load the weights of this architecture built with fewer channels so that this wider copy computes
-        the same function: a warm start that adds capacity without losing what was learned (Net2Net)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be warm-started from a narrower copy")
+    def load_smaller_state(self, state: dict[str, Tensor]) -> None:
+        """Load the weights of this architecture built with fewer channels or layers so that this larger copy
+        computes the same function: a warm start that adds capacity without losing what was learned (Net2Net)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be warm-started from a smaller copy")
 
 
 def native_bf16(device: torch.device) -> bool:

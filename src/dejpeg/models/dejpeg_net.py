@@ -36,15 +36,16 @@ def exact(reference: Tensor) -> torch.autocast:
     return torch.autocast(reference.device.type, enabled=False)
 
 
-def widen_tensor(narrow: Tensor, fresh: Tensor, groups: int = 1) -> Tensor:
-    """``fresh`` (a wider layer's initial weight or bias, dims (out, in, ...)) with ``narrow`` in its leading
+def widen_tensor(narrow: Tensor, fresh: Tensor, groups: int = 1, narrow_groups: int | None = None) -> Tensor:
+    """``fresh`` (a larger layer's initial weight or bias, dims (out, in, ...)) with ``narrow`` in its leading
     corner and zeros where new inputs would reach old outputs: old channels compute what they did, new ones
     start from their fresh initialisation and are ignored until training gives them weight.
 
-    ``groups``: dim 0 holds that many equal chunks that each grew (FiLM's per-block scales and shifts).
+    ``groups``: dim 0 holds that many equal chunks that each grew (FiLM's per-block scales and shifts);
+    ``narrow_groups`` (default ``groups``): how many of them ``narrow`` holds, the leading ones (a deeper model).
     """
     wide = fresh.detach().clone().unflatten(0, (groups, -1))
-    narrow = narrow.unflatten(0, (groups, -1))
+    narrow = narrow.unflatten(0, (groups if narrow_groups is None else narrow_groups, -1))
     if narrow.dim() != wide.dim() or any(n > w for n, w in zip(narrow.shape, wide.shape)):
         raise ValueError(f"cannot widen {tuple(narrow.shape)} to {tuple(wide.shape)}")
     old_out = narrow.shape[1]
@@ -183,20 +184,40 @@ class DejpegNet(RestorationModel):
         with exact(image):
             return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
 
-    def load_narrower_state(self, state: dict[str, Tensor]) -> None:
-        """Warm-start from a DejpegNet with the same depth and narrower stages (see ``widen_tensor``)."""
+    def load_smaller_state(self, state: dict[str, Tensor]) -> None:
+        """Warm-start from a DejpegNet with narrower stages and/or fewer residual blocks per stage (see
+        ``widen_tensor``). Extra blocks are appended with a zero second convolution and zero FiLM: each starts
+        as the identity, so the larger model computes exactly what the smaller one did."""
         own = self.state_dict()
-        if set(state) != set(own):
-            raise ValueError("only the widths may differ: the narrower model has other layers (depth?)")
-        # The FiLM output layer emits one scale and one shift chunk per residual block: each chunk grows.
+        stages = (("luma", self.luma), ("chroma", self.chroma))
+        old_blocks = {
+            name: len({key.split(".")[2] for key in state if key.startswith(f"{name}.body.")}) for name, _ in stages
+        }
+        new_block_keys = {
+            key
+            for name, stage in stages
+            for key in own
+            if key.startswith(f"{name}.body.") and int(key.split(".")[2]) >= old_blocks[name]
+        }
+        if set(state) != set(own) - new_block_keys:
+            raise ValueError("the smaller model must be this architecture with fewer channels or trailing blocks")
+        # The FiLM output layer emits one scale and one shift chunk per residual block: each chunk grows, and a
+        # deeper model has more of them (the new ones zero, from FiLM's zero initialisation).
         groups = {
-            f"{name}.film.{len(stage.film) - 1}.{param}": 2 * len(stage.body)
-            for name, stage in (("luma", self.luma), ("chroma", self.chroma))
+            f"{name}.film.{len(stage.film) - 1}.{param}": (2 * len(stage.body), 2 * old_blocks[name])
+            for name, stage in stages
             for param in ("weight", "bias")
         }
-        self.load_state_dict(
-            {name: widen_tensor(state[name].to(fresh), fresh, groups.get(name, 1)) for name, fresh in own.items()}
-        )
+        grown = {
+            name: fresh.detach().clone()
+            if name in new_block_keys
+            else widen_tensor(state[name].to(fresh), fresh, *groups.get(name, (1, 1)))
+            for name, fresh in own.items()
+        }
+        for name in new_block_keys:
+            if ".conv2." in name:
+                grown[name].zero_()
+        self.load_state_dict(grown)
 
 
 register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")

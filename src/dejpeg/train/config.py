@@ -28,9 +28,9 @@ class TrainConfig:
     # Warm start (fresh runs only): a registry name with weights, a run folder or a .safetensors file
     # of the same architecture; optimizer and schedule start afresh (a continuation with new settings).
     init_from: str = ""
-    # True: init_from is this architecture with fewer channels, loaded so the wider model starts from the
-    # same function (``RestorationModel.load_narrower_state``): more capacity without starting over.
-    init_widen: bool = False
+    # True: init_from is this architecture with fewer channels or layers, loaded so the larger model starts from
+    # the same function (``RestorationModel.load_smaller_state``): more capacity without starting over.
+    init_grow: bool = False
     # Parameter-name prefixes (e.g. "luma.") held fixed: retrain one stage of a trained model, such as a widened
     # chroma stage behind a finished luma stage, without paying for the frozen part's backward pass.
     freeze: tuple[str, ...] = ()

@@ -152,8 +152,8 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
         start = int(state["step"])
     elif cfg.init_from:
         source = {k: v.float() for k, v in initial_state(cfg.init_from).items()}
-        if cfg.init_widen:
-            model.load_narrower_state(source)
+        if cfg.init_grow:
+            model.load_smaller_state(source)
         else:
             model.load_state_dict(source, strict=True)
     # Gray batches leave the colour branch of some models unused: DDP must allow that.
