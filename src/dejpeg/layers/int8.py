@@ -64,6 +64,14 @@ def int8_compute() -> Iterator[None]:
         _ENABLED.reset(token)
 
 
+def _uint8_alias(quantized: Tensor) -> Tensor:
+    """The bytes of a quint8 tensor as a plain uint8 tensor, without a copy (``int_repr`` copies: on a 1 MP
+    image's block features it took longer than the quantization; ``view(torch.uint8)`` crashes in torch 2.13)."""
+    return torch.empty(0, dtype=torch.uint8).set_(
+        quantized.untyped_storage(), quantized.storage_offset(), quantized.shape, quantized.stride()
+    )
+
+
 class Int8Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (followed by a ReLU if ``relu``) that computes in int8 inside :func:`int8_compute`
     (inference only); the ReLU is then fused into the convolution.
@@ -139,7 +147,7 @@ class Int8Conv2d(nn.Conv2d):
         zero_point = int(round(-low / input_scale))
         with warnings.catch_warnings():  # deprecated in 2.13 in favour of PT2E; still oneDNN's fastest quantizer
             warnings.simplefilter("ignore", UserWarning)
-            quantized = torch.quantize_per_tensor(x, input_scale, zero_point, torch.quint8).int_repr()
+            quantized = _uint8_alias(torch.quantize_per_tensor(x, input_scale, zero_point, torch.quint8))
         packed, weight_scales = self._packed_weight(x.shape)
         if scale is not None:
             weight_scales = weight_scales * scale
