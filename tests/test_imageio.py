@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from dejpeg.imageio import atomic_write_bytes, encode_png, list_images, parallel_zlib, save_image
+from dejpeg.imageio import adler32_combine, atomic_write_bytes, encode_png, list_images, save_image
 
 
 def test_save_image_is_lossless_and_leaves_no_temporary(tmp_path, natural_image):
@@ -91,11 +91,21 @@ def test_encode_png_refuses_what_it_does_not_write(shape, dtype):
         encode_png(np.zeros(shape, dtype=dtype))
 
 
-@pytest.mark.parametrize("pieces", [1, 2, 3, 8])
-@pytest.mark.parametrize("level", [0, 1, 6])
-def test_parallel_zlib_is_one_valid_stream(natural_image, pieces, level):
-    data = natural_image(150, 200).tobytes() * 2  # a repeat far back: pieces reach it only through their window
-    compressed = parallel_zlib(data, level, pieces)
-    assert zlib.decompress(compressed) == data
-    assert len(compressed) <= 1.01 * len(zlib.compress(data, level)) + 16 * pieces
-    assert zlib.decompress(parallel_zlib(b"", level, pieces)) == b""
+def test_encode_png_in_parallel_bands_is_one_valid_stream(monkeypatch, natural_image):
+    image = natural_image(700, 600)  # 1.26 MB of rows: 4 bands of at least 256 KiB when 8 CPUs are there
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    single = encode_png(image)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    banded = encode_png(image)
+    assert banded != single  # it did split
+    with Image.open(io.BytesIO(banded)) as decoded:
+        np.testing.assert_array_equal(np.asarray(decoded), image)
+    assert len(banded) < 1.005 * len(single)  # each band's window keeps the compression
+
+
+def test_adler32_combine_matches_the_checksum_of_the_joined_bytes():
+    rng = np.random.default_rng(0)
+    for first_length, second_length in [(0, 0), (1, 0), (0, 5), (7, 300_000), (200_000, 3)]:
+        first, second = rng.bytes(first_length), rng.bytes(second_length)
+        combined = adler32_combine(zlib.adler32(first), zlib.adler32(second), second_length)
+        assert combined == zlib.adler32(first + second)
