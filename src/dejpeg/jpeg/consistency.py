@@ -36,17 +36,22 @@ def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple
     fy, fx = factor
     h, w = plane.shape
     # Replicate to the coded area, like the encoder's edge extension, then pool to coded resolution.
-    padded = F.pad(plane[None, None], (0, cols * 8 * fx - w, 0, rows * 8 * fy - h), mode="replicate")
-    coded = F.avg_pool2d(padded, (fy, fx)) if (fy, fx) != (1, 1) else padded
+    coded = plane[None, None]
+    if (rows * 8 * fy, cols * 8 * fx) != (h, w):
+        coded = F.pad(coded, (0, cols * 8 * fx - w, 0, rows * 8 * fy - h), mode="replicate")
+    if (fy, fx) != (1, 1):  # mean of each fy x fx cell, as a sum of strided views (4x faster than avg_pool2d)
+        cells = coded.view(rows * 8, fy, cols * 8, fx)
+        coded = sum(cells[:, i, :, j] for i in range(fy) for j in range(fx)) / (fy * fx)
     # Every block as a raster column, and the 2-D DCT as one 64x64 matrix: a single large GEMM.
     basis = torch.kron(dct_matrix(plane.dtype), dct_matrix(plane.dtype))
-    coefficients = basis @ F.pixel_unshuffle(coded, 8).reshape(64, rows * cols)
+    coefficients = basis @ F.pixel_unshuffle(coded.view(1, 1, rows * 8, cols * 8), 8).view(64, rows * cols)
     step = table.reshape(64, 1).to(plane.dtype)
-    centre = quantized.reshape(rows * cols, 64).T.to(plane.dtype) * step
-    correction = torch.clamp(coefficients, centre - step / 2, centre + step / 2).sub_(coefficients)
-    delta = F.pixel_shuffle((basis.T @ correction).reshape(1, 64, rows, cols), 8)[0, 0]
+    # Each coefficient's offset from its interval's centre, in steps; clipped to +-1/2, the change it needs.
+    offset = coefficients.div_(step).sub_(quantized.permute(2, 3, 0, 1).reshape(64, rows * cols))
+    correction = offset.clamp(-0.5, 0.5).sub_(offset).mul_(step)
+    delta = F.pixel_shuffle((basis.T @ correction).view(1, 64, rows, cols), 8)[0, 0]
     if (fy, fx) != (1, 1):
-        delta = delta.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
+        delta = delta[:, None, :, None].expand(-1, fy, -1, fx).reshape(rows * 8 * fy, cols * 8 * fx)
     return plane + delta[:h, :w]
 
 
