@@ -84,7 +84,8 @@ def test_encode_png_keeps_exif_and_icc_profile():
 
 
 @pytest.mark.parametrize(
-    "shape,dtype", [((4, 4, 4), np.uint8), ((4, 4, 2), np.uint8), ((4,), np.uint8), ((4, 4), np.uint16)]
+    "shape,dtype",
+    [((4, 4, 4), np.uint8), ((4, 4, 2), np.uint8), ((4,), np.uint8), ((4, 4), np.uint16), ((0, 4, 3), np.uint8)],
 )
 def test_encode_png_refuses_what_it_does_not_write(shape, dtype):
     with pytest.raises(ValueError, match="expected"):
@@ -101,6 +102,9 @@ def test_encode_png_in_parallel_bands_is_one_valid_stream(monkeypatch, natural_i
     with Image.open(io.BytesIO(banded)) as decoded:
         np.testing.assert_array_equal(np.asarray(decoded), image)
     assert len(banded) < 1.005 * len(single)  # each band's window keeps the compression
+    wide = natural_image(3, 200_000)  # 1.8 MB in 3 rows, 8 CPUs: a band per row at most
+    with Image.open(io.BytesIO(encode_png(wide))) as decoded:
+        np.testing.assert_array_equal(np.asarray(decoded), wide)
 
 
 def test_adler32_combine_matches_the_checksum_of_the_joined_bytes():

@@ -75,12 +75,17 @@ def encode_png(
     """
     image_u8 = np.ascontiguousarray(image_u8)
     channels = 1 if image_u8.ndim == 2 else image_u8.shape[-1]
-    if image_u8.dtype != np.uint8 or image_u8.ndim not in (2, 3) or channels not in _PNG_COLOUR_TYPES:
-        raise ValueError(f"expected (H, W) or (H, W, 3) uint8, got {image_u8.shape} {image_u8.dtype}")
+    if (
+        image_u8.dtype != np.uint8
+        or image_u8.ndim not in (2, 3)
+        or channels not in _PNG_COLOUR_TYPES
+        or image_u8.size == 0
+    ):
+        raise ValueError(f"expected (H, W) or (H, W, 3) uint8 with H, W >= 1, got {image_u8.shape} {image_u8.dtype}")
     height, width = image_u8.shape[:2]
     rows = image_u8.reshape(height, width * channels)
     row_bytes = 1 + rows.shape[1]
-    bands = max(1, min(os.cpu_count() or 1, height * row_bytes // (256 << 10)))
+    bands = max(1, min(os.cpu_count() or 1, height, height * row_bytes // (256 << 10)))
     bounds = [height * i // bands for i in range(bands + 1)]
     chunk_rows = max(1, (64 << 10) // row_bytes)  # filter a few rows at a time: the temporaries stay in cache
 
