@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import tempfile
@@ -88,6 +89,7 @@ def encode_png(
     bands = max(1, min(os.cpu_count() or 1, height, height * row_bytes // (256 << 10)))
     bounds = [height * i // bands for i in range(bands + 1)]
     chunk_rows = max(1, (64 << 10) // row_bytes)  # filter a few rows at a time: the temporaries stay in cache
+    window_rows = math.ceil(_DEFLATE_WINDOW / row_bytes)
 
     def filtered(start: int, end: int) -> np.ndarray:
         return _paeth_filter(rows[start:end], channels, rows[start - 1] if start else None).reshape(-1)
@@ -97,7 +99,7 @@ def encode_png(
         start, end = bounds[band], bounds[band + 1]
         window = {}  # the filtered bytes before the band, which its stream may refer back to
         if start:
-            window["zdict"] = filtered(max(0, start - -(-_DEFLATE_WINDOW // row_bytes)), start)[-_DEFLATE_WINDOW:]
+            window["zdict"] = filtered(max(0, start - window_rows), start)[-_DEFLATE_WINDOW:]
         compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15, **window)
         streams, checksum = [], 1
         for chunk_start in range(start, end, chunk_rows):

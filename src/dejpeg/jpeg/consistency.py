@@ -40,11 +40,11 @@ def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple
     if (rows * 8 * fy, cols * 8 * fx) != (h, w):
         coded = F.pad(coded, (0, cols * 8 * fx - w, 0, rows * 8 * fy - h), mode="replicate")
     if (fy, fx) != (1, 1):  # mean of each fy x fx cell, as a sum of strided views (4x faster than avg_pool2d)
-        cells = coded.view(rows * 8, fy, cols * 8, fx)
+        cells = coded.reshape(rows * 8, fy, cols * 8, fx)
         coded = sum(cells[:, i, :, j] for i in range(fy) for j in range(fx)) / (fy * fx)
     # Every block as a raster column, and the 2-D DCT as one 64x64 matrix: a single large GEMM.
     basis = torch.kron(dct_matrix(plane.dtype), dct_matrix(plane.dtype))
-    coefficients = basis @ F.pixel_unshuffle(coded.view(1, 1, rows * 8, cols * 8), 8).view(64, rows * cols)
+    coefficients = basis @ F.pixel_unshuffle(coded.reshape(1, 1, rows * 8, cols * 8), 8).view(64, rows * cols)
     step = table.reshape(64, 1).to(plane.dtype)
     # Each coefficient's offset from its interval's centre, in steps; clipped to +-1/2, the change it needs.
     offset = coefficients.div_(step).sub_(quantized.permute(2, 3, 0, 1).reshape(64, rows * cols))
