@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from dejpeg.jpeg import blockify, dct_8x8, encode, read_coefficients
-from dejpeg.jpeg.consistency import project_to_coefficients
+from dejpeg.jpeg.consistency import project_plane, project_to_coefficients
 from dejpeg.metrics import psnr as _psnr
 
 
@@ -87,3 +87,14 @@ def test_regions_project_like_the_whole_image(natural_image, channels, subsampli
             region = guess[:, top:bottom, left:right]
             pieces[:, top:bottom, left:right] = project_to_coefficients(region, coeffs, top, left)
     torch.testing.assert_close(pieces, whole, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("factor", [(1, 1), (2, 2), (1, 2)])
+def test_project_plane_takes_strided_planes(factor):
+    torch.manual_seed(0)
+    blocks = torch.randint(-3, 4, (4, 6, 8, 8), dtype=torch.int16)
+    table = torch.full((8, 8), 10.0)
+    plane = torch.rand(48 * factor[1], 32 * factor[0]).T  # (32 fy, 48 fx), not contiguous
+    projected = project_plane(plane, blocks, table, factor)
+    torch.testing.assert_close(projected, project_plane(plane.contiguous(), blocks, table, factor), rtol=0, atol=0)
+    assert not torch.equal(projected, plane)  # random blocks put most coefficients outside their cells
