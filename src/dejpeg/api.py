@@ -154,8 +154,9 @@ def restore_array(
         coefficients: the file's coefficients; when given, the result is projected into their
             quantization intervals (:mod:`dejpeg.jpeg.consistency`).
         precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
-            native bf16; else int8 convolutions on CPUs with AVX512-VNNI: 2.5x faster), "fp32" (the same result
-            on every machine), "bf16" or "int8" (see :func:`dejpeg.models.resolve_precision`).
+            native bf16; else int8 convolutions on x86 CPUs: 2.5x faster with AVX512-VNNI, 1.1-1.3x with AVX2
+            alone), "fp32" (the same result on every machine), "bf16" or "int8" (see
+            :func:`dejpeg.models.resolve_precision`).
 
     Returns:
         uint8 array of the same shape.

@@ -17,9 +17,9 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help='"auto": bf16 where the model and the CPU/GPU compute it natively, else int8 convolutions where the '
-        "model allows them and the CPU has VNNI (each about 1.6-2x faster end to end, within 0.003 dB), else fp32; "
-        '"fp32" gives the same result on every machine',
+        help='"auto": bf16 where the model and the CPU/GPU compute it natively (1.6x faster than fp32 end to end), '
+        "else int8 convolutions where the model allows them and the CPU is x86 (2x with VNNI, 1.1-1.3x with AVX2 "
+        'alone), else fp32, each within 0.005 dB; "fp32" gives the same result on every machine',
     )
 
 
