@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("dejpeg_int8_compute", default=False)
-WEIGHT_LEVELS = 127  # symmetric int8 weights, one scale per output channel (as the shipped int8 storage)
+#: Symmetric weight levels, one scale per output channel. 127 (8 bits, as the shipped int8 storage) where the
+#: CPU accumulates u8 x s8 products exactly (VNNI, AMX); 63 (7 bits) where it sums pairs of them in 16 bits with
+#: saturation first (``vpmaddubsw``: AVX2, AVX-512 without VNNI): 2 * 255 * 63 = 32130 fits in int16, while
+#: 2 * 255 * 127 = 64770 does not and a saturated sum is wrong by up to half its value. oneDNN's own int8
+#: recipes for those CPUs reduce the weights to 7 bits in the same way.
+EXACT_WEIGHT_LEVELS = 127
+SATURATION_FREE_WEIGHT_LEVELS = 63
 
 
 @functools.cache
@@ -35,6 +41,7 @@ def int8_available() -> bool:
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
         return False
     probe = Int8Conv2d(1, 1, 1)
+    probe.weight_levels = EXACT_WEIGHT_LEVELS
     try:
         with torch.inference_mode():
             probe._int8_forward(torch.ones(1, 1, 2, 2))
@@ -43,12 +50,35 @@ def int8_available() -> bool:
     return True
 
 
+@functools.cache
+def dot_products_saturate() -> bool:
+    """Whether oneDNN's int8 convolution here sums pairs of u8 x s8 products in 16 bits with saturation.
+
+    Measured, not looked up: the instruction set oneDNN uses depends on the CPU and on ``ONEDNN_MAX_CPU_ISA``,
+    which CPU flags do not show. A 3x3 convolution of 32 channels of 255s with weights of 127 sums 288 products
+    of 32385 exactly (VNNI, AMX) or, pairwise saturated at 32767, to about half of that.
+    """
+    if not int8_available():
+        return False
+    probe = Int8Conv2d(32, 8, 3, padding=1, bias=False)
+    probe.weight_levels = EXACT_WEIGHT_LEVELS
+    with torch.inference_mode():
+        probe.weight.fill_(1.0)
+        out = probe._int8_forward(torch.ones(1, 32, 8, 8))  # input range [0, 1]: every activation is 255
+    exact = 9 * 32  # scales cancel: the float result is the sum of 288 products of 1 x 1
+    return bool(abs(float(out[0, 0, 4, 4]) - exact) > 0.01 * exact)
+
+
+def weight_levels() -> int:
+    """Weight levels for int8 compute on this machine (see :data:`EXACT_WEIGHT_LEVELS`)."""
+    return SATURATION_FREE_WEIGHT_LEVELS if dot_products_saturate() else EXACT_WEIGHT_LEVELS
+
+
 def int8_is_fast() -> bool:
     """Whether int8 convolutions beat fp32 here: any x86 CPU with AVX2. Measured on v6, a whole 1 MP restore on a
-    2-core Cascade Lake Xeon: 1.9-2.5x faster than fp32 with AVX512-VNNI (8-bit dot products), within 0.003 dB;
-    with oneDNN and ATen held to older instruction sets, 1.2-1.7x (AVX512 without VNNI) and 1.1-1.3x (AVX2
-    only), within 0.005 dB on average (without VNNI, pairs of 8-bit products are summed in 16 bits, which can
-    saturate: single pixels then differ from fp32 by up to 6 levels, against 2 with VNNI)."""
+    2-core Cascade Lake Xeon: 1.9-2.5x faster than fp32 with AVX512-VNNI (8-bit dot products); with oneDNN and
+    ATen held to older instruction sets, 1.2-1.7x (AVX512 without VNNI) and 1.1-1.3x (AVX2 only). Without VNNI
+    the weights have 7 bits (:func:`weight_levels`), so that no integer sum saturates."""
     if not int8_available() or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     return bool(getattr(torch.cpu, "_is_avx2_supported", lambda: False)())  # private in torch 2.x: absent -> False
@@ -84,6 +114,7 @@ class Int8Conv2d(nn.Conv2d):
     """
 
     _packed: tuple[int, int, Tensor, Tensor] | None = None  # (weight ptr, weight version, packed, scales)
+    weight_levels: int | None = None  # None: what this machine computes exactly (:func:`weight_levels`)
 
     def __init__(self, *args: Any, relu: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -118,9 +149,10 @@ class Int8Conv2d(nn.Conv2d):
         # inference mode have none, and cannot be changed outside it.
         key = (self.weight.data_ptr(), -1 if self.weight.is_inference() else self.weight._version)
         if self._packed is None or self._packed[:2] != key:
+            levels = self.weight_levels or weight_levels()
             weight = self.weight.detach().float()
-            scales = weight.abs().amax(dim=(1, 2, 3)).clamp(min=1e-12) / WEIGHT_LEVELS
-            quantized = torch.round(weight / scales[:, None, None, None]).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)
+            scales = weight.abs().amax(dim=(1, 2, 3)).clamp(min=1e-12) / levels
+            quantized = torch.round(weight / scales[:, None, None, None]).clamp(-levels, levels)
             packed = torch.ops.onednn.qconv_prepack(
                 quantized.to(torch.int8),
                 scales.double(),
