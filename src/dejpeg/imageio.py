@@ -71,8 +71,9 @@ def encode_png(
     rows are filtered and deflated (zlib-ng) in parallel threads, which release the GIL; each band is a raw
     deflate stream primed with the 32 KiB before it and sync-flushed, so that together they form one stream
     (pigz's method). Paeth alone, instead of Pillow's choice per row, costs nothing in size on restored photos
-    (docs/training.md, session 12). ``exif`` (raw, or with JPEG's "Exif\\0\\0" header) and ``icc_profile`` go
-    into eXIf and iCCP chunks, as Pillow writes them.
+    (docs/notebook.md, "Faster restore: PNG writer, int8 input view, consistency step (2026-11-28)").
+    ``exif`` (raw, or with JPEG's "Exif\\0\\0" header) and ``icc_profile`` go into eXIf and iCCP chunks, as
+    Pillow writes them.
     """
     image_u8 = np.ascontiguousarray(image_u8)
     channels = 1 if image_u8.ndim == 2 else image_u8.shape[-1]

@@ -76,7 +76,9 @@ def test_numbers_written_as_yaml_strings_are_read_as_numbers():
 
 
 def test_shipped_configs_load():
-    for path in (REPO / "configs").glob("*.yaml"):
+    paths = [*(REPO / "configs").glob("*.yaml"), *(REPO / "docs" / "experiments" / "configs").glob("*.yaml")]
+    assert paths
+    for path in paths:
         cfg = load_config(path)
         assert cfg.steps > 0 and cfg.model
 

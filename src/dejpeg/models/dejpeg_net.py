@@ -311,7 +311,7 @@ register_model(
         file="dejpeg_net.dct_blind_v5_bsds300.safetensors",
         sha256="1473783f6b9228f31f5b514ccd0e878bbd49b31f1953db7f74a05dadbcc10a45",
         train_data="as the fifth default model (dejpeg_net.dct_blind_v4_bsds300, whose weights are no longer shipped; "
-        "record in docs/training.md); then its luma stage widened from 128 to 160 channels "
+        "record in docs/notebook.md); then its luma stage widened from 128 to 160 channels "
         "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
         train_cmd="the fifth model's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
         "configs/dejpeg_net_dct_blind_wide160.yaml && python -m dejpeg.zoo.export "

@@ -127,7 +127,7 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
     """Train ``cfg.model`` for ``cfg.steps`` steps, resuming from ``out_dir/last.pt`` if present.
 
     ``stop_at`` ends this invocation early after that step (checkpoint written, schedule untouched),
-    for runs split over several sessions; final weights are written only when ``cfg.steps`` is reached.
+    for runs split over several invocations; final weights are written only when ``cfg.steps`` is reached.
     """
     rank, world, device = _init_distributed()
     if cfg.threads:
