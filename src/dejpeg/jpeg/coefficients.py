@@ -18,8 +18,8 @@ import torch
 
 from dejpeg.jpeg.codec import PathOrBytes
 from dejpeg.jpeg.dct import idct_8x8
+from dejpeg.jpeg.header import MAX_PIXELS, check_header
 
-_SOI = b"\xff\xd8"
 # Colour spaces whose component 0 is luma and that libjpeg can write back unchanged.
 _SUPPORTED_SPACES = {"JCS_GRAYSCALE", "JCS_YCbCr"}
 
@@ -63,6 +63,8 @@ class JpegCoefficients:
         for comp in components:
             if comp.ndim != 4 or comp.shape[2:] != (8, 8) or comp.dtype != np.int16:
                 raise ValueError(f"components must be int16 (rows, cols, 8, 8), got {comp.dtype} {comp.shape}")
+        if qtables.min() < 1:  # the consistency step divides by them
+            raise ValueError(f"quantization steps must be 1 or more, got {qtables.min()}")
         object.__setattr__(self, "components", tuple(_read_only(c) for c in components))
         object.__setattr__(self, "qtables", _read_only(qtables.astype(np.int32)))
         object.__setattr__(self, "sampling", tuple((int(v), int(h)) for v, h in self.sampling))
@@ -78,20 +80,22 @@ def _load_dct(path: str) -> jpeglib.DCTJPEG:
     try:
         jpeg = jpeglib.read_dct(path)
         jpeg.load()
-    except OSError as error:  # libjpeg reports corrupt files as OSError
-        raise ValueError(f"could not read JPEG coefficients: {error}") from error
+    except OSError as error:  # libjpeg reports corrupt files as OSError, naming our temporary file
+        raise ValueError(f"could not read JPEG coefficients: {str(error).replace(path, 'the file')}") from error
     return jpeg
 
 
-def read_coefficients(source: PathOrBytes) -> JpegCoefficients:
+def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> JpegCoefficients:
     """Quantized DCT coefficients, tables and geometry of a JPEG file (path or bytes).
 
+    The header is checked before libjpeg allocates the coefficients, as in :func:`dejpeg.jpeg.read_jpeg`.
+
     Raises:
-        ValueError: not a JPEG, corrupt, or not 1-component gray / 3-component YCbCr.
+        ValueError: not a JPEG, corrupt, a zero quantization step, over the size limits, or not 1-component
+            gray / 3-component YCbCr.
     """
     data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    if not data.startswith(_SOI):
-        raise ValueError("not a JPEG file (no SOI marker)")
+    check_header(data, max_pixels)
     with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
         path = os.path.join(tmp, "in.jpg")
         with open(path, "wb") as f:
