@@ -14,3 +14,16 @@ def with_size(data: bytes, height: int, width: int) -> bytes:
     """The file with its baseline frame header declaring another size."""
     sof = data.index(b"\xff\xc0")
     return data[: sof + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[sof + 9 :]
+
+
+def decoders_disagree(data: bytes) -> bytes:
+    """The file with one byte of its entropy-coded data deleted, at the first place where libjpeg (jpeglib)
+    and libjpeg-turbo (Pillow) recover differently: their luma planes are not the same image."""
+    from dejpeg.jpeg import decode_luma, luma_matches, read_coefficients
+
+    start = data.index(b"\xff\xda") + 2 + int.from_bytes(data[data.index(b"\xff\xda") + 2 :][:2], "big")
+    for at in range(start, min(len(data) - 2, start + 200)):
+        bad = data[:at] + data[at + 1 :]
+        if not luma_matches(read_coefficients(bad), decode_luma(bad)):
+            return bad
+    raise AssertionError("no one-byte deletion makes the decoders disagree")

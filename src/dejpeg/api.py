@@ -22,8 +22,10 @@ from dejpeg.jpeg import (
     DecodedJpeg,
     JpegCoefficients,
     decode,
+    decode_luma,
     encode,
     ijg_qtables,
+    luma_matches,
     pad_to_multiple,
     read_coefficients,
     read_jpeg,
@@ -179,14 +181,23 @@ def restore_array(
     return _to_u8(restored, gray)
 
 
-def _coefficients_or_none(data: bytes, max_pixels: int | None) -> JpegCoefficients | None:
-    """The file's coefficients for the consistency step, or None (with a warning) for files libjpeg
-    cannot give them for (e.g. CMYK): those are restored without the step rather than refused."""
+def _coefficients_or_none(data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None) -> JpegCoefficients | None:
+    """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
+    libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
+    Pillow's pixels are not the same image: those are restored without the step rather than refused."""
     try:
-        return read_coefficients(data, max_pixels)
+        coefficients = read_coefficients(data, max_pixels)
     except ValueError as error:
-        warnings.warn(f"restoring without the DCT consistency step: {error}", stacklevel=3)
+        warnings.warn(f"{name}restoring without the DCT consistency step: {error}", stacklevel=4)
         return None
+    if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data)):
+        warnings.warn(
+            f"{name}restoring without the DCT consistency step: libjpeg and Pillow decode this file differently "
+            "(corrupt data)",
+            stacklevel=4,
+        )
+        return None
+    return coefficients
 
 
 def _read_source(source: str | os.PathLike | bytes) -> bytes:
@@ -205,11 +216,18 @@ def _naming(source: str | os.PathLike | bytes) -> Iterator[None]:
 
 
 def _restore_jpeg(
-    data: bytes, model: ModelLike, device: str | torch.device, consistency: bool, precision: str, max_pixels: int | None
+    source: str | os.PathLike | bytes,
+    model: ModelLike,
+    device: str | torch.device,
+    consistency: bool,
+    precision: str,
+    max_pixels: int | None,
 ) -> tuple[np.ndarray, DecodedJpeg]:
-    """Restore JPEG bytes (header checked before anything is decoded); returns the result and the decoded file."""
+    """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
+    data = _read_source(source)
+    name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
     jpeg = read_jpeg(data, max_pixels)
-    coefficients = _coefficients_or_none(data, max_pixels) if consistency else None
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels) if consistency else None
     restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
     return restored, jpeg
 
@@ -246,9 +264,8 @@ def restore(
         return restore_array(source, tables, model, device, precision=precision)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
-    data = _read_source(source)
     with _naming(source):
-        return _restore_jpeg(data, model, device, consistency, precision, max_pixels)[0]
+        return _restore_jpeg(source, model, device, consistency, precision, max_pixels)[0]
 
 
 def restore_file(
@@ -266,9 +283,8 @@ def restore_file(
     The output is written atomically: it either appears complete or not at all.
     ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` as in :func:`restore`.
     """
-    data = _read_source(source)
     with _naming(source):
-        restored, jpeg = _restore_jpeg(data, model, device, consistency, precision, max_pixels)
+        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )

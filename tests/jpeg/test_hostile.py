@@ -9,10 +9,10 @@ import tempfile
 import jpeglib
 import numpy as np
 import pytest
-from hostile_files import with_size, zero_step
+from hostile_files import decoders_disagree, with_size, zero_step
 from PIL import Image
 
-from dejpeg.jpeg import decode, encode, read_coefficients, read_jpeg, read_qtables
+from dejpeg.jpeg import decode, decode_luma, encode, luma_matches, read_coefficients, read_jpeg, read_qtables
 from dejpeg.jpeg.header import MAX_PIXELS_PER_BYTE, check_header, parse_header
 
 READERS = (read_jpeg, decode, read_qtables, read_coefficients)
@@ -128,3 +128,18 @@ def test_temporary_folders_are_removed_when_libjpeg_fails(small_jpeg, monkeypatc
     with pytest.raises(ValueError, match="could not read JPEG coefficients"):
         read_coefficients(small_jpeg.replace(b"\xff\xc0", b"\xff\xc3", 1))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("subsampling", ["420", "444"])
+@pytest.mark.parametrize("quality", [5, 95, 100])
+def test_valid_files_decode_to_the_same_luma_in_both_decoders(natural_image, subsampling, quality) -> None:
+    rng = np.random.default_rng(quality)
+    saturated = (rng.random((44, 61, 3)) > 0.5).astype(np.uint8) * 255  # colours far out of gamut when coded
+    for image in (natural_image(37, 53), natural_image(40, 48, channels=1), saturated):
+        data = encode(image, quality=quality, subsampling=subsampling)
+        assert luma_matches(read_coefficients(data), decode_luma(data))
+
+
+def test_a_corrupt_file_the_decoders_recover_differently(natural_image) -> None:
+    bad = decoders_disagree(encode(natural_image(48, 64), quality=50))
+    assert not luma_matches(read_coefficients(bad), decode_luma(bad))

@@ -127,6 +127,18 @@ def decode(source: PathOrBytes) -> np.ndarray:
     return read_jpeg(source).pixels
 
 
+def decode_luma(source: PathOrBytes) -> np.ndarray:
+    """The (H, W) uint8 luma plane as libjpeg-turbo decodes it; colour files skip their chroma (Pillow's draft)."""
+    with _open(_read(source)) as pil:
+        if pil.mode != "L":
+            pil.draft("L", pil.size)
+        try:
+            pil.load()
+        except OSError as error:
+            raise ValueError(f"corrupt JPEG data: {error}") from error
+        return np.asarray(pil.convert("L")).copy()
+
+
 def read_qtables(source: PathOrBytes) -> np.ndarray:
     """The quantization tables of a JPEG file, (N, 8, 8) int32 in raster order, by table slot.
 

@@ -162,3 +162,22 @@ def decode_luma_from_coefficients(coeffs: JpegCoefficients) -> np.ndarray:
     rows, cols = luma.shape[:2]
     plane = pixels.permute(0, 2, 1, 3).reshape(rows * 8, cols * 8)
     return plane[: coeffs.height, : coeffs.width].clamp(0.0, 255.0).numpy()
+
+
+def luma_matches(coeffs: JpegCoefficients, luma_u8: np.ndarray, max_blocks: int = 4096, tolerance: float = 4.0) -> bool:
+    """Whether another decoder's luma plane is the image these coefficients code, on a sample of block rows.
+
+    Why: libjpeg versions recover from corrupt data differently, so the coefficients read here may not be
+    the image Pillow decoded; projecting onto them would then turn a fine decode into garbage. On valid files
+    (any quality, saturated colours) the mean difference of every block is under half a grey level (integer
+    IDCT and rounding); ``tolerance`` is the mean absolute difference a whole block may reach.
+    """
+    full_rows, full_cols = coeffs.height // 8, coeffs.width // 8
+    if luma_u8.shape != (coeffs.height, coeffs.width) or not full_rows or not full_cols:
+        return luma_u8.shape == (coeffs.height, coeffs.width)
+    picked = np.arange(0, full_rows, max(1, -(-full_rows * full_cols // max_blocks)))
+    blocks = torch.from_numpy(coeffs.components[0][picked, :full_cols].astype(np.float64))
+    decoded = (idct_8x8(blocks * torch.from_numpy(coeffs.qtables[0].astype(np.float64))) + 128.0).clamp(0.0, 255.0)
+    theirs = luma_u8[: full_rows * 8, : full_cols * 8].reshape(full_rows, 8, full_cols, 8)[picked].transpose(0, 2, 1, 3)
+    difference = np.abs(decoded.numpy() - theirs).mean(axis=(2, 3))
+    return bool(difference.max() <= tolerance)
