@@ -27,3 +27,8 @@ def decoders_disagree(data: bytes) -> bytes:
         if not luma_matches(read_coefficients(bad), decode_luma(bad)):
             return bad
     raise AssertionError("no one-byte deletion makes the decoders disagree")
+
+
+def truncated_scan(data: bytes) -> bytes:
+    """The file cut 100 bytes into its image data, then closed with EOI: both decoders fill in the rest, warning."""
+    return data[: data.index(b"\xff\xda") + 100] + b"\xff\xd9"

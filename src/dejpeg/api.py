@@ -181,16 +181,28 @@ def restore_array(
     return _to_u8(restored, gray)
 
 
-def _coefficients_or_none(data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None) -> JpegCoefficients | None:
+def _coefficients_or_none(
+    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool
+) -> JpegCoefficients | None:
     """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
     libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
-    Pillow's pixels are not the same image: those are restored without the step rather than refused."""
+    Pillow's pixels are not the same image: those are restored without the step rather than refused.
+
+    Corrupt data that libjpeg decoded anyway is warned of once per file, or refused when ``strict``.
+    """
     try:
         coefficients = read_coefficients(data, max_pixels)
     except ValueError as error:
         warnings.warn(f"{name}restoring without the DCT consistency step: {error}", stacklevel=4)
         return None
+    if coefficients.corrupt:
+        more = f" (and {len(coefficients.corrupt) - 1} more)" if len(coefficients.corrupt) > 1 else ""
+        if strict:
+            raise ValueError(f"refused (strict): {coefficients.corrupt[0]}{more}")
+        warnings.warn(f"{name}{coefficients.corrupt[0]}{more}; restoring what the decoder recovered", stacklevel=4)
     if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data)):
+        if strict:
+            raise ValueError("refused (strict): libjpeg and Pillow decode this file differently (corrupt data)")
         warnings.warn(
             f"{name}restoring without the DCT consistency step: libjpeg and Pillow decode this file differently "
             "(corrupt data)",
@@ -222,12 +234,14 @@ def _restore_jpeg(
     consistency: bool,
     precision: str,
     max_pixels: int | None,
+    strict: bool,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
     data = _read_source(source)
     name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
     jpeg = read_jpeg(data, max_pixels)
-    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels) if consistency else None
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
+    coefficients = coefficients if consistency else None
     restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
     return restored, jpeg
 
@@ -242,6 +256,7 @@ def restore(
     consistency: bool = True,
     precision: str = "auto",
     max_pixels: int | None = MAX_PIXELS,
+    strict: bool = False,
 ) -> np.ndarray:
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
@@ -251,6 +266,7 @@ def restore(
     inside the file's quantization intervals. ``precision`` as in :func:`restore_array`. Files over
     ``max_pixels`` (None: no limit), or declaring far more pixels than their size can code, are refused with
     a ValueError before they are decoded (:func:`dejpeg.jpeg.header.check_header`); errors name the file.
+    Corrupt data that the decoders recover from is warned of, or with ``strict`` refused (a ValueError).
 
     Example:
         >>> restored = restore("photo.jpg")            # doctest: +SKIP
@@ -265,7 +281,7 @@ def restore(
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
     with _naming(source):
-        return _restore_jpeg(source, model, device, consistency, precision, max_pixels)[0]
+        return _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)[0]
 
 
 def restore_file(
@@ -277,14 +293,15 @@ def restore_file(
     precision: str = "auto",
     png_compress_level: int = PNG_COMPRESS_LEVEL,
     max_pixels: int | None = MAX_PIXELS,
+    strict: bool = False,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` as in :func:`restore`.
+    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`.
     """
     with _naming(source):
-        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels)
+        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )

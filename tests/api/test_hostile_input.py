@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from hostile_files import decoders_disagree, zero_step
+from hostile_files import decoders_disagree, truncated_scan, zero_step
 from torch import nn
 
 from dejpeg.api import restore, restore_array, restore_file
@@ -74,6 +74,22 @@ def test_the_step_is_skipped_with_a_warning_when_the_decoders_disagree(natural_i
     path.write_bytes(decoders_disagree(encode(natural_image(48, 64), quality=50)))
     named = re.escape(str(path))
     message = f"^{named}: restoring without the DCT consistency step: libjpeg and Pillow decode this file differently"
-    with pytest.warns(UserWarning, match=message):
+    with pytest.warns(UserWarning) as caught:
         restored = restore(path)
+    assert [re.match(message, str(w.message)) is not None for w in caught] == [False, True]  # corrupt data, then this
     np.testing.assert_array_equal(restored, restore(path, consistency=False))
+
+
+def test_corrupt_data_is_warned_of_or_refused_when_strict(small_jpeg, tmp_path) -> None:
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(truncated_scan(small_jpeg))
+    named = re.escape(str(path))
+    with pytest.warns(UserWarning, match=f"^{named}: Corrupt JPEG data: premature end of data segment"):
+        assert restore(path).shape == (48, 64, 3)
+    for consistency in (True, False):
+        with pytest.raises(ValueError, match=f"^{named}: refused \\(strict\\): Corrupt JPEG data"):
+            restore(path, consistency=consistency, strict=True)
+    with pytest.raises(ValueError, match="refused"):
+        restore_file(path, tmp_path / "out.png", strict=True)
+    assert not (tmp_path / "out.png").exists()
+    assert restore(small_jpeg, strict=True).shape == (48, 64, 3)

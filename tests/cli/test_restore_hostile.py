@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostile_files import with_size, zero_step
+from hostile_files import truncated_scan, with_size, zero_step
 
 from dejpeg.cli.__main__ import main
 from dejpeg.jpeg import encode
@@ -36,3 +36,11 @@ def test_max_pixels_option(tmp_path, natural_image, capsys) -> None:
     assert "over the limit of 1919" in capsys.readouterr().err and not out.exists()
     assert main(["restore", str(src), "-o", str(out), "--quiet", "--max-pixels", "0"]) == 0
     assert out.exists()
+
+
+def test_strict_option(tmp_path, natural_image, capsys) -> None:
+    src = tmp_path / "cut.jpg"
+    src.write_bytes(truncated_scan(encode(natural_image(40, 48), quality=20)))
+    out = tmp_path / "out.png"
+    assert main(["restore", str(src), "-o", str(out), "--quiet", "--strict"]) == 1
+    assert "refused (strict): Corrupt JPEG data" in capsys.readouterr().err and not out.exists()

@@ -4,12 +4,13 @@ one-line ValueError before anything is decoded or allocated from what it declare
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 
 import jpeglib
 import numpy as np
 import pytest
-from hostile_files import decoders_disagree, with_size, zero_step
+from hostile_files import decoders_disagree, truncated_scan, with_size, zero_step
 from PIL import Image
 
 from dejpeg.jpeg import decode, decode_luma, encode, luma_matches, read_coefficients, read_jpeg, read_qtables
@@ -143,3 +144,11 @@ def test_valid_files_decode_to_the_same_luma_in_both_decoders(natural_image, sub
 def test_a_corrupt_file_the_decoders_recover_differently(natural_image) -> None:
     bad = decoders_disagree(encode(natural_image(48, 64), quality=50))
     assert not luma_matches(read_coefficients(bad), decode_luma(bad))
+
+
+def test_libjpeg_warnings_are_kept_with_the_coefficients(small_jpeg, capfd) -> None:
+    assert read_coefficients(small_jpeg).corrupt == ()
+    corrupt = read_coefficients(truncated_scan(small_jpeg)).corrupt
+    assert corrupt and corrupt[0] == "Corrupt JPEG data: premature end of data segment"
+    print("after", file=sys.stderr)  # the process's stderr is back
+    assert capfd.readouterr().err == "after\n"

@@ -44,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"refuse images of more pixels, before decoding them (default {MAX_PIXELS}, Pillow's; 0: no limit)",
     )
+    p.add_argument("--strict", action="store_true", help="refuse files with corrupt data (default: warn, restore)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 precision=args.precision,
                 png_compress_level=args.png_level,
                 max_pixels=args.max_pixels or None,
+                strict=args.strict,
             )
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))

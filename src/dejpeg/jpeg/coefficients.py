@@ -7,9 +7,12 @@ tables in raster (not zigzag) order, and sampling factors as (vertical, horizont
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import jpeglib
@@ -41,6 +44,8 @@ class JpegCoefficients:
             ``((2, 2), (1, 1), (1, 1))`` for 4:2:0.
         height: image height in pixels.
         width: image width in pixels.
+        corrupt: libjpeg's warnings while reading the file, e.g. "Corrupt JPEG data: premature end of data
+            segment": the coefficients of a damaged file, as libjpeg recovered them. Empty for valid files.
     """
 
     components: tuple[np.ndarray, ...]
@@ -48,6 +53,7 @@ class JpegCoefficients:
     sampling: tuple[tuple[int, int], ...]
     height: int
     width: int
+    corrupt: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         components = tuple(np.asarray(c) for c in self.components)
@@ -76,13 +82,30 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _load_dct(path: str) -> jpeglib.DCTJPEG:
+@contextlib.contextmanager
+def _stderr_to(path: str) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` meanwhile: libjpeg prints its warnings (corrupt data) there, from C."""
+    sys.stderr.flush()
+    saved = os.dup(2)
     try:
-        jpeg = jpeglib.read_dct(path)
-        jpeg.load()
+        with open(path, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _load_dct(path: str) -> tuple[jpeglib.DCTJPEG, tuple[str, ...]]:
+    """The file's coefficients, and the warnings libjpeg gave while reading them (corrupt data it decoded anyway)."""
+    log = f"{path}.log"
+    try:
+        with _stderr_to(log):
+            jpeg = jpeglib.read_dct(path)
+            jpeg.load()
     except OSError as error:  # libjpeg reports corrupt files as OSError, naming our temporary file
         raise ValueError(f"could not read JPEG coefficients: {str(error).replace(path, 'the file')}") from error
-    return jpeg
+    return jpeg, tuple(line for line in Path(log).read_text(errors="replace").splitlines() if line.strip())
 
 
 def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> JpegCoefficients:
@@ -100,7 +123,7 @@ def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) 
         path = os.path.join(tmp, "in.jpg")
         with open(path, "wb") as f:
             f.write(data)
-        jpeg = _load_dct(path)
+        jpeg, corrupt = _load_dct(path)
     if jpeg.jpeg_color_space.name not in _SUPPORTED_SPACES:
         raise ValueError(f"unsupported JPEG colour space {jpeg.jpeg_color_space.name}; need gray or YCbCr")
     planes = [jpeg.Y] if jpeg.num_components == 1 else [jpeg.Y, jpeg.Cb, jpeg.Cr]
@@ -110,6 +133,7 @@ def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) 
         sampling=tuple((int(v), int(h)) for v, h in np.asarray(jpeg.samp_factor)[: len(planes)]),
         height=int(jpeg.height),
         width=int(jpeg.width),
+        corrupt=corrupt,
     )
 
 
