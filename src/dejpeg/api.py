@@ -200,7 +200,7 @@ def _coefficients_or_none(
         if strict:
             raise ValueError(f"refused (strict): {coefficients.corrupt[0]}{more}")
         warnings.warn(f"{name}{coefficients.corrupt[0]}{more}; restoring what the decoder recovered", stacklevel=4)
-    if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data)):
+    if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data, max_pixels)):
         if strict:
             raise ValueError("refused (strict): libjpeg and Pillow decode this file differently (corrupt data)")
         warnings.warn(

@@ -127,9 +127,12 @@ def decode(source: PathOrBytes) -> np.ndarray:
     return read_jpeg(source).pixels
 
 
-def decode_luma(source: PathOrBytes) -> np.ndarray:
-    """The (H, W) uint8 luma plane as libjpeg-turbo decodes it; colour files skip their chroma (Pillow's draft)."""
-    with _open(_read(source)) as pil:
+def decode_luma(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The (H, W) uint8 luma plane as libjpeg-turbo decodes it; colour files skip their chroma (Pillow's draft).
+    The header is checked first, as in :func:`read_jpeg`."""
+    data = _read(source)
+    check_header(data, max_pixels)
+    with _open(data) as pil:
         if pil.mode != "L":
             pil.draft("L", pil.size)
         try:
