@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,13 @@ from tqdm import tqdm
 
 from dejpeg.imageio import PNG_COMPRESS_LEVEL, list_images, load_rgb_u8, save_image
 from dejpeg.jpeg import (
+    DecodedJpeg,
     JpegCoefficients,
     decode,
+    decode_luma,
     encode,
     ijg_qtables,
+    luma_matches,
     pad_to_multiple,
     read_coefficients,
     read_jpeg,
@@ -30,6 +35,7 @@ from dejpeg.jpeg import (
     ycbcr_jfif_to_rgb,
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
+from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.metrics import image_metrics
 from dejpeg.models import autocast_for, create_model, default_model_name, resolve_precision
 from dejpeg.train.engine import FINAL_WEIGHTS
@@ -161,28 +167,83 @@ def restore_array(
     Returns:
         uint8 array of the same shape.
     """
-    net = load_model(model, device)
     tables = np.asarray(qtables, dtype=np.float32).reshape(-1, 8, 8)
+    if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
+        raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
+    net = load_model(model, device)
     tables = np.concatenate([tables, tables])[:2] if tables.shape[0] == 1 else tables[:2]
     qt = torch.from_numpy(tables)[None].to(device)
     gray = damaged_u8.ndim == 2
     image = _to_tensor(damaged_u8).to(device)
     restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision)
+    if not torch.isfinite(restored).all():  # NaN would be written as black, silently
+        raise ValueError("restoration produced non-finite values")
     return _to_u8(restored, gray)
 
 
-def _coefficients_or_none(data: bytes) -> JpegCoefficients | None:
-    """The file's coefficients for the consistency step, or None (with a warning) for files libjpeg
-    cannot give them for (e.g. CMYK): those are restored without the step rather than refused."""
+def _coefficients_or_none(
+    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool
+) -> JpegCoefficients | None:
+    """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
+    libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
+    Pillow's pixels are not the same image: those are restored without the step rather than refused.
+
+    Corrupt data that libjpeg decoded anyway is warned of once per file, or refused when ``strict``.
+    """
     try:
-        return read_coefficients(data)
+        coefficients = read_coefficients(data, max_pixels)
     except ValueError as error:
-        warnings.warn(f"restoring without the DCT consistency step: {error}", stacklevel=3)
+        warnings.warn(f"{name}restoring without the DCT consistency step: {error}", stacklevel=4)
         return None
+    if coefficients.corrupt:
+        more = f" (and {len(coefficients.corrupt) - 1} more)" if len(coefficients.corrupt) > 1 else ""
+        if strict:
+            raise ValueError(f"refused (strict): {coefficients.corrupt[0]}{more}")
+        warnings.warn(f"{name}{coefficients.corrupt[0]}{more}; restoring what the decoder recovered", stacklevel=4)
+    if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data, max_pixels)):
+        if strict:
+            raise ValueError("refused (strict): libjpeg and Pillow decode this file differently (corrupt data)")
+        warnings.warn(
+            f"{name}restoring without the DCT consistency step: libjpeg and Pillow decode this file differently "
+            "(corrupt data)",
+            stacklevel=4,
+        )
+        return None
+    return coefficients
 
 
 def _read_source(source: str | os.PathLike | bytes) -> bytes:
     return bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+
+
+@contextlib.contextmanager
+def _naming(source: str | os.PathLike | bytes) -> Iterator[None]:
+    """Prefix the errors about a file with its path, so that a batch's failures say which file they are."""
+    try:
+        yield
+    except ValueError as error:
+        if isinstance(source, (bytes, bytearray)):
+            raise
+        raise ValueError(f"{source}: {error}") from error
+
+
+def _restore_jpeg(
+    source: str | os.PathLike | bytes,
+    model: ModelLike,
+    device: str | torch.device,
+    consistency: bool,
+    precision: str,
+    max_pixels: int | None,
+    strict: bool,
+) -> tuple[np.ndarray, DecodedJpeg]:
+    """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
+    data = _read_source(source)
+    name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
+    jpeg = read_jpeg(data, max_pixels)
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
+    coefficients = coefficients if consistency else None
+    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
+    return restored, jpeg
 
 
 def restore(
@@ -194,13 +255,18 @@ def restore(
     device: str | torch.device = "cpu",
     consistency: bool = True,
     precision: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
+    strict: bool = False,
 ) -> np.ndarray:
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
     A file carries its quantization tables, which the model reads. A decoded array does not: give
     ``qtables`` (e.g. from :func:`dejpeg.jpeg.read_qtables`) or the IJG ``quality`` it was saved at.
     With ``consistency`` (files and bytes only: an array has no coefficients), the result is kept
-    inside the file's quantization intervals. ``precision`` as in :func:`restore_array`.
+    inside the file's quantization intervals. ``precision`` as in :func:`restore_array`. Files over
+    ``max_pixels`` (None: no limit), or declaring far more pixels than their size can code, are refused with
+    a ValueError before they are decoded (:func:`dejpeg.jpeg.header.check_header`); errors name the file.
+    Corrupt data that the decoders recover from is warned of, or with ``strict`` refused (a ValueError).
 
     Example:
         >>> restored = restore("photo.jpg")            # doctest: +SKIP
@@ -214,10 +280,8 @@ def restore(
         return restore_array(source, tables, model, device, precision=precision)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
-    data = _read_source(source)
-    jpeg = read_jpeg(data)
-    coefficients = _coefficients_or_none(data) if consistency else None
-    return restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
+    with _naming(source):
+        return _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)[0]
 
 
 def restore_file(
@@ -228,16 +292,16 @@ def restore_file(
     consistency: bool = True,
     precision: str = "auto",
     png_compress_level: int = PNG_COMPRESS_LEVEL,
+    max_pixels: int | None = MAX_PIXELS,
+    strict: bool = False,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`.
+    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`.
     """
-    data = _read_source(source)
-    jpeg = read_jpeg(data)
-    coefficients = _coefficients_or_none(data) if consistency else None
-    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
+    with _naming(source):
+        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )

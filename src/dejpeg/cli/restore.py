@@ -10,6 +10,7 @@ from tqdm import tqdm
 from dejpeg.api import load_model, restore_file
 from dejpeg.cli._inputs import JPEG_SUFFIXES, add_precision_option, expand_inputs, output_paths
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
+from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
 
 
@@ -36,6 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the DCT consistency step (keeping the result inside the file's quantization intervals)",
     )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse images of more pixels, before decoding them (default {MAX_PIXELS}, Pillow's; 0: no limit)",
+    )
+    p.add_argument("--strict", action="store_true", help="refuse files with corrupt data (default: warn, restore)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
                 consistency=args.consistency,
                 precision=args.precision,
                 png_compress_level=args.png_level,
+                max_pixels=args.max_pixels or None,
+                strict=args.strict,
             )
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))

@@ -1,10 +1,20 @@
 """Everything about the JPEG format: tables, codec, coefficients, DCT, colour."""
 
 from dejpeg.jpeg.blocks import blockify, deblockify, pad_to_multiple
-from dejpeg.jpeg.codec import SUBSAMPLING, DecodedJpeg, decode, encode, jpeg_roundtrip, read_jpeg, read_qtables
+from dejpeg.jpeg.codec import (
+    SUBSAMPLING,
+    DecodedJpeg,
+    decode,
+    decode_luma,
+    encode,
+    jpeg_roundtrip,
+    read_jpeg,
+    read_qtables,
+)
 from dejpeg.jpeg.coefficients import (
     JpegCoefficients,
     decode_luma_from_coefficients,
+    luma_matches,
     read_coefficients,
     write_coefficients,
 )
@@ -27,12 +37,14 @@ __all__ = [
     "SUBSAMPLING",
     "DecodedJpeg",
     "decode",
+    "decode_luma",
     "read_jpeg",
     "encode",
     "jpeg_roundtrip",
     "read_qtables",
     "JpegCoefficients",
     "decode_luma_from_coefficients",
+    "luma_matches",
     "read_coefficients",
     "write_coefficients",
     "RgbToYcbcrJfif",

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
+from dejpeg.jpeg.header import MAX_PIXELS, check_header, parse_header
 from dejpeg.jpeg.quant import ijg_qtables
 
 # Pillow's ``subsampling`` codes.
@@ -69,16 +70,19 @@ def encode(
     return buf.getvalue()
 
 
-def _open(source: PathOrBytes) -> Image.Image:
-    """Open without decoding; unreadable image data is a ValueError like every other bad input.
+def _read(source: PathOrBytes) -> bytes:
+    """Paths are read to memory first so that file-system errors (missing file, permissions)
+    keep their own exception types while Pillow's errors all mean bad data."""
+    return bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
 
-    Paths are read to memory first so that file-system errors (missing file, permissions)
-    keep their own exception types while Pillow's OSErrors all mean bad data.
-    """
-    data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+
+def _open(data: bytes) -> Image.Image:
+    """Open without decoding; unreadable image data is a ValueError like every other bad input."""
     try:
         return Image.open(io.BytesIO(data))
-    except OSError as error:  # UnidentifiedImageError or a truncated header
+    except UnidentifiedImageError as error:  # its message is the repr of our buffer: say it in words
+        raise ValueError("not a readable JPEG file") from error
+    except (OSError, Image.DecompressionBombError) as error:  # a truncated header, or over Pillow's own limit
         raise ValueError(f"not a readable JPEG file: {error}") from error
 
 
@@ -92,9 +96,16 @@ class DecodedJpeg:
     icc_profile: bytes | None  # colour profile, None when absent
 
 
-def read_jpeg(source: PathOrBytes) -> DecodedJpeg:
-    """Decode a JPEG (bytes or path) and read its tables and metadata in one pass."""
-    with _open(source) as pil:
+def read_jpeg(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> DecodedJpeg:
+    """Decode a JPEG (bytes or path) and read its tables and metadata in one pass.
+
+    The header is checked first (:func:`dejpeg.jpeg.header.check_header`): a zero quantization step, or a
+    frame over ``max_pixels`` (None: no limit of ours; Pillow's ``Image.MAX_IMAGE_PIXELS`` still holds) or
+    implausibly large for the file's size, is refused before anything is decoded.
+    """
+    data = _read(source)
+    check_header(data, max_pixels)
+    with _open(data) as pil:
         if pil.format != "JPEG":
             raise ValueError(f"not a JPEG file (format {pil.format})")
         try:
@@ -116,9 +127,29 @@ def decode(source: PathOrBytes) -> np.ndarray:
     return read_jpeg(source).pixels
 
 
+def decode_luma(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The (H, W) uint8 luma plane as libjpeg-turbo decodes it; colour files skip their chroma (Pillow's draft).
+    The header is checked first, as in :func:`read_jpeg`."""
+    data = _read(source)
+    check_header(data, max_pixels)
+    with _open(data) as pil:
+        if pil.mode != "L":
+            pil.draft("L", pil.size)
+        try:
+            pil.load()
+        except OSError as error:
+            raise ValueError(f"corrupt JPEG data: {error}") from error
+        return np.asarray(pil.convert("L")).copy()
+
+
 def read_qtables(source: PathOrBytes) -> np.ndarray:
-    """The quantization tables of a JPEG file, (N, 8, 8) int32 in raster order, by table slot."""
-    with _open(source) as pil:
+    """The quantization tables of a JPEG file, (N, 8, 8) int32 in raster order, by table slot.
+
+    Tables with a zero step are refused (the model and the consistency step divide by them).
+    """
+    data = _read(source)
+    parse_header(data)
+    with _open(data) as pil:
         if pil.format != "JPEG":
             raise ValueError(f"not a JPEG file (format {pil.format})")
         quant = pil.quantization

@@ -7,9 +7,12 @@ tables in raster (not zigzag) order, and sampling factors as (vertical, horizont
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import jpeglib
@@ -18,8 +21,8 @@ import torch
 
 from dejpeg.jpeg.codec import PathOrBytes
 from dejpeg.jpeg.dct import idct_8x8
+from dejpeg.jpeg.header import MAX_PIXELS, check_header
 
-_SOI = b"\xff\xd8"
 # Colour spaces whose component 0 is luma and that libjpeg can write back unchanged.
 _SUPPORTED_SPACES = {"JCS_GRAYSCALE", "JCS_YCbCr"}
 
@@ -41,6 +44,8 @@ class JpegCoefficients:
             ``((2, 2), (1, 1), (1, 1))`` for 4:2:0.
         height: image height in pixels.
         width: image width in pixels.
+        corrupt: libjpeg's warnings while reading the file, e.g. "Corrupt JPEG data: premature end of data
+            segment": the coefficients of a damaged file, as libjpeg recovered them. Empty for valid files.
     """
 
     components: tuple[np.ndarray, ...]
@@ -48,6 +53,7 @@ class JpegCoefficients:
     sampling: tuple[tuple[int, int], ...]
     height: int
     width: int
+    corrupt: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         components = tuple(np.asarray(c) for c in self.components)
@@ -63,6 +69,8 @@ class JpegCoefficients:
         for comp in components:
             if comp.ndim != 4 or comp.shape[2:] != (8, 8) or comp.dtype != np.int16:
                 raise ValueError(f"components must be int16 (rows, cols, 8, 8), got {comp.dtype} {comp.shape}")
+        if qtables.min() < 1:  # the consistency step divides by them
+            raise ValueError(f"quantization steps must be 1 or more, got {qtables.min()}")
         object.__setattr__(self, "components", tuple(_read_only(c) for c in components))
         object.__setattr__(self, "qtables", _read_only(qtables.astype(np.int32)))
         object.__setattr__(self, "sampling", tuple((int(v), int(h)) for v, h in self.sampling))
@@ -74,29 +82,48 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _load_dct(path: str) -> jpeglib.DCTJPEG:
+@contextlib.contextmanager
+def _stderr_to(path: str) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` meanwhile: libjpeg prints its warnings (corrupt data) there, from C."""
+    sys.stderr.flush()
+    saved = os.dup(2)
     try:
-        jpeg = jpeglib.read_dct(path)
-        jpeg.load()
-    except OSError as error:  # libjpeg reports corrupt files as OSError
-        raise ValueError(f"could not read JPEG coefficients: {error}") from error
-    return jpeg
+        with open(path, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
-def read_coefficients(source: PathOrBytes) -> JpegCoefficients:
+def _load_dct(path: str) -> tuple[jpeglib.DCTJPEG, tuple[str, ...]]:
+    """The file's coefficients, and the warnings libjpeg gave while reading them (corrupt data it decoded anyway)."""
+    log = f"{path}.log"
+    try:
+        with _stderr_to(log):
+            jpeg = jpeglib.read_dct(path)
+            jpeg.load()
+    except OSError as error:  # libjpeg reports corrupt files as OSError, naming our temporary file
+        raise ValueError(f"could not read JPEG coefficients: {str(error).replace(path, 'the file')}") from error
+    return jpeg, tuple(line for line in Path(log).read_text(errors="replace").splitlines() if line.strip())
+
+
+def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> JpegCoefficients:
     """Quantized DCT coefficients, tables and geometry of a JPEG file (path or bytes).
 
+    The header is checked before libjpeg allocates the coefficients, as in :func:`dejpeg.jpeg.read_jpeg`.
+
     Raises:
-        ValueError: not a JPEG, corrupt, or not 1-component gray / 3-component YCbCr.
+        ValueError: not a JPEG, corrupt, a zero quantization step, over the size limits, or not 1-component
+            gray / 3-component YCbCr.
     """
     data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    if not data.startswith(_SOI):
-        raise ValueError("not a JPEG file (no SOI marker)")
+    check_header(data, max_pixels)
     with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
         path = os.path.join(tmp, "in.jpg")
         with open(path, "wb") as f:
             f.write(data)
-        jpeg = _load_dct(path)
+        jpeg, corrupt = _load_dct(path)
     if jpeg.jpeg_color_space.name not in _SUPPORTED_SPACES:
         raise ValueError(f"unsupported JPEG colour space {jpeg.jpeg_color_space.name}; need gray or YCbCr")
     planes = [jpeg.Y] if jpeg.num_components == 1 else [jpeg.Y, jpeg.Cb, jpeg.Cr]
@@ -106,6 +133,7 @@ def read_coefficients(source: PathOrBytes) -> JpegCoefficients:
         sampling=tuple((int(v), int(h)) for v, h in np.asarray(jpeg.samp_factor)[: len(planes)]),
         height=int(jpeg.height),
         width=int(jpeg.width),
+        corrupt=corrupt,
     )
 
 
@@ -158,3 +186,22 @@ def decode_luma_from_coefficients(coeffs: JpegCoefficients) -> np.ndarray:
     rows, cols = luma.shape[:2]
     plane = pixels.permute(0, 2, 1, 3).reshape(rows * 8, cols * 8)
     return plane[: coeffs.height, : coeffs.width].clamp(0.0, 255.0).numpy()
+
+
+def luma_matches(coeffs: JpegCoefficients, luma_u8: np.ndarray, max_blocks: int = 4096, tolerance: float = 4.0) -> bool:
+    """Whether another decoder's luma plane is the image these coefficients code, on a sample of block rows.
+
+    Why: libjpeg versions recover from corrupt data differently, so the coefficients read here may not be
+    the image Pillow decoded; projecting onto them would then turn a fine decode into garbage. On valid files
+    (any quality, saturated colours) the mean difference of every block is under half a grey level (integer
+    IDCT and rounding); ``tolerance`` is the mean absolute difference a whole block may reach.
+    """
+    full_rows, full_cols = coeffs.height // 8, coeffs.width // 8
+    if luma_u8.shape != (coeffs.height, coeffs.width) or not full_rows or not full_cols:
+        return luma_u8.shape == (coeffs.height, coeffs.width)
+    picked = np.arange(0, full_rows, max(1, -(-full_rows * full_cols // max_blocks)))
+    blocks = torch.from_numpy(coeffs.components[0][picked, :full_cols].astype(np.float64))
+    decoded = (idct_8x8(blocks * torch.from_numpy(coeffs.qtables[0].astype(np.float64))) + 128.0).clamp(0.0, 255.0)
+    theirs = luma_u8[: full_rows * 8, : full_cols * 8].reshape(full_rows, 8, full_cols, 8)[picked].transpose(0, 2, 1, 3)
+    difference = np.abs(decoded.numpy() - theirs).mean(axis=(2, 3))
+    return bool(difference.max() <= tolerance)
