@@ -40,7 +40,7 @@ from dejpeg.studies.common import (
     write_json,
 )
 from dejpeg.studies.data import ImageSet
-from dejpeg.studies.report import Section, bar_plot, line_plot, write_report
+from dejpeg.studies.report import Section, bar_plot, line_plot, percent, write_report
 
 ORIGINAL = "original"
 
@@ -383,10 +383,6 @@ def render_preprocessing_report(out: str | Path) -> Path:
     return out / "report.html"
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
 def _named(level: str) -> str:
     return "the original" if level == ORIGINAL else level
 
@@ -404,8 +400,8 @@ def preprocessing_findings(result: dict[str, Any], noise_std: float | None) -> l
     if compressed:
         worst = compressed[-1]
         out.append(
-            f"Fine-tuned and tested on each copy, the classifier reached {_pct(original[metric])} on the original "
-            f"({original['storage_mb']:.2f} MB on disk) and {_pct(worst[metric])} at {worst['level']} "
+            f"Fine-tuned and tested on each copy, the classifier reached {percent(original[metric])} on the original "
+            f"({original['storage_mb']:.2f} MB on disk) and {percent(worst[metric])} at {worst['level']} "
             f"({worst['storage_mb']:.2f} MB)."
         )
         close = [r for r in compressed if original[metric] - r[metric] <= 0.01]
@@ -413,7 +409,7 @@ def preprocessing_findings(result: dict[str, Any], noise_std: float | None) -> l
             best = min(close, key=lambda r: r["storage_mb"])
             saved = 1 - best["storage_mb"] / original["storage_mb"]
             out.append(
-                f"The smallest copy within 1 point of the original is {best['level']} ({_pct(best[metric])}, "
+                f"The smallest copy within 1 point of the original is {best['level']} ({percent(best[metric])}, "
                 f"{best['storage_mb']:.2f} MB, {100 * saved:.1f} % less storage)."
             )
         else:
@@ -424,7 +420,7 @@ def preprocessing_findings(result: dict[str, Any], noise_std: float | None) -> l
         gain = max(compressed, key=lambda r: r[metric] - r[f"{metric}_pretrained"])
         out.append(
             f"Fine-tuning on the compressed copy helped most at {gain['level']}: "
-            f"{_pct(gain[f'{metric}_pretrained'])} before, {_pct(gain[metric])} after."
+            f"{percent(gain[f'{metric}_pretrained'])} before, {percent(gain[metric])} after."
         )
     curves: dict[str, list[float]] = {}
     for row in result["epochs"]:
@@ -455,7 +451,7 @@ def preprocessing_findings(result: dict[str, Any], noise_std: float | None) -> l
     noisy = [row for row in result["noise"] if row["noise_std"]]
     if noisy:
         parts = " and ".join(
-            f"{_pct(row[metric])} on {_named(row['level'])} (PSNR {row['psnr_mean']:.1f} dB)" for row in noisy
+            f"{percent(row[metric])} on {_named(row['level'])} (PSNR {row['psnr_mean']:.1f} dB)" for row in noisy
         )
         std = f" (std {noise_std:g})" if noise_std is not None else ""
         out.append(f"With multiplicative noise{std} on train and test images, {metric} was {parts}.")

@@ -10,6 +10,7 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ class Section:
     text: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+
+def percent(value: float) -> str:
+    """A share as "38.7 %", rounding the stored decimal half up (binary floats would print 0.3865 as 38.6)."""
+    return f"{(Decimal(str(value)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)} %"
 
 
 def spans(values: Sequence[int]) -> str:
@@ -174,11 +180,14 @@ def paired_scatter(
         ys = [pairs[k][i][1] for k in keys]
         ax.scatter(xs, ys, c=[colour[k] for k in keys], marker=marker, s=36, edgecolors="black", linewidths=0.5)
         ax.scatter([], [], marker=marker, facecolors="white", edgecolors="black", label=name)
-    bounds = np.arange(len(keys) + 1) - 0.5
-    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
-    bar = fig.colorbar(mappable, ax=ax, ticks=range(len(keys)))
-    bar.ax.set_yticklabels([str(k) for k in keys])
-    bar.set_label(colour_label)
+    if len(keys) > 1:  # one key needs no scale: the title names it
+        bounds = np.arange(len(keys) + 1) - 0.5
+        mappable = plt.cm.ScalarMappable(cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+        bar = fig.colorbar(mappable, ax=ax, ticks=range(len(keys)))
+        bar.ax.set_yticklabels([str(k) for k in keys])
+        bar.set_label(colour_label)
+    else:
+        title = f"{title}, {colour_label} {keys[0]}"
     ax.margins(0.08)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

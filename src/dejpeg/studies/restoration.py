@@ -41,7 +41,7 @@ from dejpeg.studies.common import (
     write_json,
 )
 from dejpeg.studies.data import ImageSet
-from dejpeg.studies.report import Section, image_grid, line_plot, paired_scatter, spans, write_report
+from dejpeg.studies.report import Section, image_grid, line_plot, paired_scatter, percent, spans, write_report
 
 
 @dataclass(frozen=True)
@@ -324,10 +324,6 @@ def render_restoration_report(out: str | Path) -> Path:
     return out / "report.html"
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
 def _restorers(cfg: RestorationStudyConfig) -> str:
     """Which restorer handled which qualities, in words."""
     by_spec: dict[str, list[int]] = {}
@@ -346,16 +342,16 @@ def restoration_findings(summary: list[dict[str, Any]], metric: str, flips: dict
     restored = {r["quality"]: r for r in summary if r["set"] == "restored"}
     qs = list(jpeg)
     first, last = qs[0], qs[-1]
-    drop = f"{_pct(jpeg[first][metric])} at QF {first}"
+    drop = f"{percent(jpeg[first][metric])} at QF {first}"
     if last != first:
-        drop += f" and {_pct(jpeg[last][metric])} at QF {last}"
-    out = [f"JPEG compression lowered {metric} from {_pct(original)} on the original to {drop}."]
+        drop += f" and {percent(jpeg[last][metric])} at QF {last}"
+    out = [f"JPEG compression lowered {metric} from {percent(original)} on the original to {drop}."]
     delta = {q: restored[q][metric] - jpeg[q][metric] for q in qs}
     parts = []
     for word, chosen in (("raised", [q for q in qs if delta[q] > 0]), ("lowered", [q for q in qs if delta[q] < 0])):
         if chosen:
             q = max(chosen, key=lambda k: abs(delta[k]))
-            where = f"QF {q}: {_pct(jpeg[q][metric])} -> {_pct(restored[q][metric])}"
+            where = f"QF {q}: {percent(jpeg[q][metric])} -> {percent(restored[q][metric])}"
             parts.append(f"{word} {metric} at QF {spans(chosen)} ({'most at ' if len(chosen) > 1 else ''}{where})")
     same = [q for q in qs if delta[q] == 0]
     if same:
@@ -411,8 +407,8 @@ def _write_report(out: Path, cfg: RestorationStudyConfig, result: dict[str, Any]
         ("JPEG", "restored"),
         "mean PSNR against the original (dB)",
         metric,
-        f"{metric} vs PSNR (a line joins JPEG and restored at one QF)",
-        "JPEG quality (QF)",
+        f"{metric} vs PSNR",
+        "QF",
     )
     flips = result["flips"]
     has_grid = flips["fixed"] + flips["broken"] > 0 and (out / "flips.png").is_file()
@@ -440,6 +436,7 @@ def _write_report(out: Path, cfg: RestorationStudyConfig, result: dict[str, Any]
         ),
         Section(
             "Accuracy with and without restoration",
+            ["Right: each line joins the JPEG copy (circle) and the restored copy (triangle) of one quality."],
             figures=[f for f in figures if f.startswith("accuracy")],
             tables=[("summary.csv", summary)],
         ),
