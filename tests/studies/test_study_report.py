@@ -56,8 +56,8 @@ def test_restoration_report_from_saved_tables_states_findings(tmp_path, capsys):
     assert str(folder / "report.html") in capsys.readouterr().out
     text = _body(folder)
     assert text.index("Findings") < text.index("Setup")
-    assert "raised accuracy at QF 1-2 (most at QF 1: 20.0 % -> 25.0 %)" in text
-    assert "lowered accuracy at QF 5 (QF 5: 30.0 % -> 27.0 %)" in text
+    assert "raised accuracy at QF 1-2 (most at QF 1: 20.0 % \u2192 25.0 %)" in text
+    assert "lowered accuracy at QF 5 (30.0 % \u2192 27.0 %)" in text
     assert "at QF 5 PSNR rose by 0.50 dB while accuracy fell by 3.0 points" in text
     assert "runs/low at QF 1-2; runs/high at QF 5" in text and "fixed 7 predictions" in text
     assert "None" not in text and "{" not in text and "'runs" not in text

@@ -507,7 +507,7 @@ def _write_report(out: Path, cfg: PreprocessingStudyConfig, result: dict[str, An
         metric,
         f"{metric} per epoch at each level",
         legend_outside=True,
-        integer_x=True,
+        ticks_at_x=True,
     )
     if sizes:
         groups: dict[str, dict[str, float]] = defaultdict(dict)

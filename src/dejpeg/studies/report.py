@@ -105,16 +105,15 @@ def line_plot(
     hlines: dict[str, float] | None = None,
     invert_x: bool = False,
     legend_outside: bool = False,
-    integer_x: bool = False,
+    ticks_at_x: bool = False,
 ) -> bool:
     """One curve (or point cloud, ``lines=False``) per series, optional point labels (placed so they do not
     overlap) and horizontal reference lines; the legend (only with several series) goes right of the axes
-    with ``legend_outside``, for plots whose curves fill the frame. Returns False when matplotlib is missing."""
+    with ``legend_outside``, for plots whose curves fill the frame; ``ticks_at_x`` puts a tick at each x.
+    Returns False when matplotlib is missing."""
     plt = _pyplot()
     if plt is None:
         return False
-    from matplotlib.ticker import MaxNLocator
-
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, (x, y) in series.items():
         ax.plot(x, y, "o-" if lines else "o", label=name, markersize=4)
@@ -131,8 +130,8 @@ def line_plot(
         )
     if invert_x:
         ax.invert_xaxis()
-    if integer_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if ticks_at_x:  # one tick per x value (qualities, epochs): no fractional ticks, none around a lone point
+        ax.set_xticks(sorted({xi for x, _ in series.values() for xi in x}))
     ax.margins(0.08)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -351,8 +351,9 @@ def restoration_findings(summary: list[dict[str, Any]], metric: str, flips: dict
     for word, chosen in (("raised", [q for q in qs if delta[q] > 0]), ("lowered", [q for q in qs if delta[q] < 0])):
         if chosen:
             q = max(chosen, key=lambda k: abs(delta[k]))
-            where = f"QF {q}: {percent(jpeg[q][metric])} -> {percent(restored[q][metric])}"
-            parts.append(f"{word} {metric} at QF {spans(chosen)} ({'most at ' if len(chosen) > 1 else ''}{where})")
+            where = f"{percent(jpeg[q][metric])} \u2192 {percent(restored[q][metric])}"
+            where = f"most at QF {q}: {where}" if len(chosen) > 1 else where
+            parts.append(f"{word} {metric} at QF {spans(chosen)} ({where})")
     same = [q for q in qs if delta[q] == 0]
     if same:
         parts.append(f"left it unchanged at QF {spans(same)}")
@@ -398,7 +399,7 @@ def _write_report(out: Path, cfg: RestorationStudyConfig, result: dict[str, Any]
         metric,
         f"{metric} vs quality",
         hlines={"original": summary[0][metric]},
-        integer_x=True,
+        ticks_at_x=True,
     )
     draw(
         "accuracy_vs_psnr.png",
