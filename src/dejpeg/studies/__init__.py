@@ -11,18 +11,28 @@ Library code returns JSON-serialisable results and never prints.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dejpeg.studies.common import dataclass_from_dict, read_yaml
 from dejpeg.studies.data import ImageSet, load_split
-from dejpeg.studies.preprocessing import PreprocessingStudyConfig, add_noise, run_preprocessing_study
-from dejpeg.studies.restoration import RestorationStudyConfig, run_restoration_study
+from dejpeg.studies.preprocessing import (
+    PreprocessingStudyConfig,
+    add_noise,
+    render_preprocessing_report,
+    run_preprocessing_study,
+)
+from dejpeg.studies.restoration import RestorationStudyConfig, render_restoration_report, run_restoration_study
 
 STUDIES: dict[str, tuple[type, Callable[..., dict[str, Any]]]] = {
     "restoration": (RestorationStudyConfig, run_restoration_study),
     "preprocessing": (PreprocessingStudyConfig, run_preprocessing_study),
+}
+RENDERERS: dict[str, Callable[[str | Path], Path]] = {
+    "restoration": render_restoration_report,
+    "preprocessing": render_preprocessing_report,
 }
 
 
@@ -50,6 +60,19 @@ def run_study(name: str, cfg: Any, device: str = "cpu", progress: bool = True) -
     return runner(cfg, device=device, progress=progress)
 
 
+def render_report(results_dir: str | Path) -> Path:
+    """Re-write the plots and ``report.html`` of a finished study's results folder from its saved tables
+    (``config.json``, ``results.json``), without the data or any model; returns the report's path."""
+    folder = Path(results_dir)
+    results = folder / "results.json"
+    if not results.is_file():
+        raise FileNotFoundError(f"{results} not found: not the results folder of a finished study")
+    name = json.loads(results.read_text()).get("study")
+    if name not in RENDERERS:
+        raise ValueError(f"{results}: unknown study {name!r}")
+    return RENDERERS[name](folder)
+
+
 __all__ = [
     "STUDIES",
     "ImageSet",
@@ -58,6 +81,7 @@ __all__ = [
     "add_noise",
     "load_split",
     "load_study_config",
+    "render_report",
     "run_preprocessing_study",
     "run_restoration_study",
     "run_study",

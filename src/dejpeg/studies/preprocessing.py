@@ -11,6 +11,7 @@ multiplicative Gaussian noise ``x + x * n``, ``n ~ N(0, std^2)``, applied before
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from dejpeg.studies.common import (
     DataConfig,
     TrainRecipe,
     compress_set,
+    dataclass_from_dict,
     file_fingerprint,
     load_sets,
     mean_finite,
@@ -38,7 +40,7 @@ from dejpeg.studies.common import (
     write_json,
 )
 from dejpeg.studies.data import ImageSet
-from dejpeg.studies.report import Section, bar_plot, line_plot, write_report
+from dejpeg.studies.report import Section, bar_plot, line_plot, percent, write_report
 
 ORIGINAL = "original"
 
@@ -311,6 +313,7 @@ def run_preprocessing_study(
 def _report(
     cfg: PreprocessingStudyConfig, out: Path, train: ImageSet, test: ImageSet, records: dict[Cell, dict[str, Any]]
 ) -> dict[str, Any]:
+    """Tables (CSV and ``results.json``) from the cells, then the plots and the report from the tables."""
     metric = "accuracy" if train.labelled else "agreement"
     main = [r for c, r in records.items() if c.role == "main" and not c.noise]
     main.sort(key=lambda r: (r["kind"] != ORIGINAL, -r["value"]))
@@ -351,7 +354,114 @@ def _report(
         write_csv(sizes, out / "model_size.csv")
     if noise:
         write_csv(noise, out / "noise.csv")
+    result = {
+        "study": "preprocessing",
+        "metric": metric,
+        "levels": levels,
+        "model_size": sizes,
+        "noise": noise,
+        "epochs": epochs,
+        "setup": {
+            "train_images": len(train),
+            "test_images": len(test),
+            "classes": len(train.classes) if train.labelled else None,
+            "source_note": source_note(cfg.data.root, cfg.data.test_split, test.names),
+        },
+        "report": str(out / "report.html"),
+    }
+    write_json(result, out / "results.json")
+    _write_report(out, cfg, result)
+    return result
 
+
+def render_preprocessing_report(out: str | Path) -> Path:
+    """Re-draw the plots and ``report.html`` of a results folder from its ``config.json`` and ``results.json``
+    alone (no data or training), e.g. after the report's layout changed."""
+    out = Path(out)
+    cfg = dataclass_from_dict(PreprocessingStudyConfig, json.loads((out / "config.json").read_text()), "config.json")
+    _write_report(out, cfg, json.loads((out / "results.json").read_text()))
+    return out / "report.html"
+
+
+def _named(level: str) -> str:
+    return "the original" if level == ORIGINAL else level
+
+
+def _model(spec: str) -> str:
+    return spec.partition(":")[0]
+
+
+def preprocessing_findings(result: dict[str, Any], noise_std: float | None) -> list[str]:
+    """The report's opening sentences, computed from the tables: what each level costs, what fine-tuning buys
+    back, and (when studied) the bigger model and the noise."""
+    metric, levels = result["metric"], result["levels"]
+    original, compressed = levels[0], levels[1:]
+    out = []
+    if compressed:
+        worst = compressed[-1]
+        out.append(
+            f"Fine-tuned and tested on each copy, the classifier reached {percent(original[metric])} on the original "
+            f"({original['storage_mb']:.2f} MB on disk) and {percent(worst[metric])} at {worst['level']} "
+            f"({worst['storage_mb']:.2f} MB)."
+        )
+        close = [r for r in compressed if original[metric] - r[metric] <= 0.01]
+        if close:
+            best = min(close, key=lambda r: r["storage_mb"])
+            saved = 1 - best["storage_mb"] / original["storage_mb"]
+            out.append(
+                f"The smallest copy within 1 point of the original is {best['level']} ({percent(best[metric])}, "
+                f"{best['storage_mb']:.2f} MB, {100 * saved:.1f} % less storage)."
+            )
+        else:
+            out.append(f"Every compressed copy lost more than 1 point of {metric}.")
+        larger = [r["level"] for r in compressed if r["storage_mb"] > original["storage_mb"]]
+        if larger:
+            out.append(f"{', '.join(larger)} took more storage than the original.")
+        gain = max(compressed, key=lambda r: r[metric] - r[f"{metric}_pretrained"])
+        out.append(
+            f"Fine-tuning on the compressed copy helped most at {gain['level']}: "
+            f"{percent(gain[f'{metric}_pretrained'])} before, {percent(gain[metric])} after."
+        )
+    curves: dict[str, list[float]] = {}
+    for row in result["epochs"]:
+        curves.setdefault(row["level"], []).append(row[metric])
+    last = {level: 100 * (c[-1] - c[-2]) for level, c in curves.items() if len(c) > 2}
+    if last:
+        most = max(last, key=last.__getitem__)
+        out.append(
+            f"The last epoch changed {metric} by {min(last.values()):+.1f} to {max(last.values()):+.1f} points "
+            f"across levels (most at {most})."
+        )
+    by_model: dict[str, dict[str, float]] = {}
+    names = {}
+    for row in result["model_size"]:
+        by_model.setdefault(row["model"], {})[row["level"]] = row[metric]
+        names[row["model"]] = _model(row["classifier"])
+    if {"small", "large"} <= set(by_model):
+        small, large = by_model["small"], by_model["large"]
+        shared = [level for level in small if level in large]
+        diffs = " and ".join(f"{100 * (large[lv] - small[lv]):+.1f} points on {_named(lv)}" for lv in shared)
+        text = f"The large model ({names['large']}) against the small one ({names['small']}): {diffs}"
+        costs = [lv for lv in small if lv != ORIGINAL and ORIGINAL in small]
+        if costs:
+            text += "; compression cost the small model " + " and ".join(
+                f"{100 * (small[ORIGINAL] - small[lv]):.1f} points at {lv}" for lv in costs
+            )
+        out.append(text + ".")
+    noisy = [row for row in result["noise"] if row["noise_std"]]
+    if noisy:
+        parts = " and ".join(
+            f"{percent(row[metric])} on {_named(row['level'])} (PSNR {row['psnr_mean']:.1f} dB)" for row in noisy
+        )
+        std = f" (std {noise_std:g})" if noise_std is not None else ""
+        out.append(f"With multiplicative noise{std} on train and test images, {metric} was {parts}.")
+    return out
+
+
+def _write_report(out: Path, cfg: PreprocessingStudyConfig, result: dict[str, Any]) -> None:
+    """Plots and ``report.html`` from the saved tables."""
+    metric, levels, sizes, noise = result["metric"], result["levels"], result["model_size"], result["noise"]
+    setup = result.get("setup", {})
     figures: dict[str, list[str]] = defaultdict(list)
     missing: list[str] = []
 
@@ -383,7 +493,11 @@ def _report(
         labels={metric: names},
         lines=False,
     )
-    curves = {r["level"]: ([p["epoch"] for p in r["curve"]], [p["test_top1"] for p in r["curve"]]) for r in main}
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for row in result["epochs"]:
+        epoch, value = curves.setdefault(row["level"], ([], []))
+        epoch.append(row["epoch"])
+        value.append(row[metric])
     draw(
         "epochs",
         "epochs.png",
@@ -392,41 +506,45 @@ def _report(
         "epoch (0 = pretrained, before fine-tuning)",
         metric,
         f"{metric} per epoch at each level",
+        legend_outside=True,
+        ticks_at_x=True,
     )
     if sizes:
         groups: dict[str, dict[str, float]] = defaultdict(dict)
         for s in sizes:
-            groups[s["level"]][f"{s['model']} ({s['classifier'].split(':')[0]})"] = s[metric]
+            groups[s["level"]][f"{s['model']} ({_model(s['classifier'])})"] = s[metric]
         draw("sizes", "model_size.png", bar_plot, dict(groups), metric, "smallest vs largest model, same epoch budget")
     if noise:
         groups = defaultdict(dict)
         for n in noise:
             groups[n["level"]]["noisy" if n["noise_std"] else "clean"] = n[metric]
-        title = f"multiplicative noise (std {cfg.noise.std:g}) with and without JPEG"
-        draw("noise", "noise.png", bar_plot, dict(groups), metric, title)
+        std = f" (std {cfg.noise.std:g})" if cfg.noise else ""
+        draw("noise", "noise.png", bar_plot, dict(groups), metric, f"multiplicative noise{std} with and without JPEG")
+    labelled = metric == "accuracy"
     what = (
         f"{metric}: share of test images whose top-1 equals the label"
-        if train.labelled
+        if labelled
         else f"{metric}: share of test images whose top-1 equals the pretrained classifier's top-1 on the original "
         "(label-free data: these predictions are also the fine-tuning targets)"
     )
+    classes = f" in {setup['classes']} classes" if setup.get("classes") else "" if labelled else " (label-free)"
+    counts = f", {setup['train_images']:,} train and {setup['test_images']:,} test images" if setup else ""
     r = cfg.train
     sections = [
         Section(
             "Setup",
             [
-                f"Data: {cfg.data.root}, {len(train)} train and {len(test)} test images"
-                f"{f' in {len(train.classes)} classes' if train.labelled else ' (label-free)'}; classifier "
+                f"Data: {cfg.data.root}{counts}{classes}; classifier "
                 f"{cfg.classifier.spec}, fine-tuned {r.epochs} epoch(s) per copy (SGD lr {r.lr:g}, "
                 f"batch {r.batch_size}, cosine schedule{', flip + crop augmentation' if r.augment else ''}).",
                 f"Levels: the original plus {cfg.levels.kind} {', '.join(f'{v:g}' for v in cfg.levels.values)} "
                 f"({cfg.subsampling} subsampling). Compression ratio = JPEG file bytes / raw RGB bytes; "
                 "'on_target' = share of files within 5% of a target ratio (small images cannot go below the size "
                 "of their JPEG headers, about 600 bytes).",
-                source_note(cfg.data.root, cfg.data.test_split, test.names),
+                *([setup["source_note"]] if setup.get("source_note") else []),
                 what + ".",
-            ]
-            + ([cfg.notes] if cfg.notes else []),
+                *([cfg.notes] if cfg.notes else []),
+            ],
         ),
         Section(
             "Accuracy and storage per compression level", figures=figures["levels"], tables=[("levels.csv", levels)]
@@ -441,7 +559,7 @@ def _report(
                 tables=[("model_size.csv", sizes)],
             )
         )
-    if noise:
+    if noise and cfg.noise:
         sections.append(
             Section(
                 "Multiplicative Gaussian noise",
@@ -450,14 +568,5 @@ def _report(
                 tables=[("noise.csv", noise)],
             )
         )
-    write_report(out / "report.html", "JPEG as pre-processing for classification", sections, missing)
-    result = {
-        "study": "preprocessing",
-        "metric": metric,
-        "levels": levels,
-        "model_size": sizes,
-        "noise": noise,
-        "report": str(out / "report.html"),
-    }
-    write_json({**result, "epochs": epochs}, out / "results.json")
-    return result
+    findings = preprocessing_findings(result, cfg.noise.std if cfg.noise else None)
+    write_report(out / "report.html", "JPEG as pre-processing for classification", findings, sections, missing)

@@ -10,6 +10,7 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,22 @@ class Section:
     tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
 
+def percent(value: float) -> str:
+    """A share as "38.7 %", rounding the stored decimal half up (binary floats would print 0.3865 as 38.6)."""
+    return f"{(Decimal(str(value)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)} %"
+
+
+def spans(values: Sequence[int]) -> str:
+    """Integers as runs, "1-3, 5, 8-10", for sentences that name many qualities."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib
@@ -48,6 +65,35 @@ def _save(fig: Any, path: Path) -> None:
     atomic_write_bytes(buf.getvalue(), path)
 
 
+# Where a point label may go, tried in order: (dx, dy) in points, horizontal and vertical alignment.
+_LABEL_SPOTS = [(4, 4, "left", "bottom"), (4, -4, "left", "top"), (-4, 4, "right", "bottom"), (-4, -4, "right", "top")]
+
+
+def label_points(ax: Any, points: Sequence[tuple[float, float]], texts: Sequence[str]) -> None:
+    """Label points where the label overlaps no marker, other label or the frame; a label with no free spot
+    is left out (nearly coincident points, e.g. QF 1 and 2, would otherwise print on top of each other)."""
+    from matplotlib.transforms import Bbox
+
+    ax.figure.canvas.draw()  # fixes the limits and the legend's place
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pad = 3.0
+    legend = ax.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend else []
+    for x, y in points:
+        px, py = ax.transData.transform((x, y))
+        taken.append(Bbox.from_extents(px - pad, py - pad, px + pad, py + pad))
+    for (x, y), text in zip(points, texts):
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=7)
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(t) for t in taken):
+                taken.append(box)
+                break
+            note.remove()
+
+
 def line_plot(
     path: Path,
     series: Series,
@@ -58,17 +104,19 @@ def line_plot(
     lines: bool = True,
     hlines: dict[str, float] | None = None,
     invert_x: bool = False,
+    legend_outside: bool = False,
+    ticks_at_x: bool = False,
 ) -> bool:
-    """One curve (or point cloud, ``lines=False``) per series, optional point labels and horizontal
-    reference lines; returns False when matplotlib is missing."""
+    """One curve (or point cloud, ``lines=False``) per series, optional point labels (placed so they do not
+    overlap) and horizontal reference lines; the legend (only with several series) goes right of the axes
+    with ``legend_outside``, for plots whose curves fill the frame; ``ticks_at_x`` puts a tick at each x.
+    Returns False when matplotlib is missing."""
     plt = _pyplot()
     if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, (x, y) in series.items():
         ax.plot(x, y, "o-" if lines else "o", label=name, markersize=4)
-        for xi, yi, text in zip(x, y, (labels or {}).get(name, [])):
-            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
     for name, value in (hlines or {}).items():
         ax.axhline(value, linestyle="--", color="gray", linewidth=1)
         ax.annotate(
@@ -82,6 +130,64 @@ def line_plot(
         )
     if invert_x:
         ax.invert_xaxis()
+    if ticks_at_x:  # one tick per x value (qualities, epochs): no fractional ticks, none around a lone point
+        ax.set_xticks(sorted({xi for x, _ in series.values() for xi in x}))
+    ax.margins(0.08)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        if legend_outside:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        else:
+            ax.legend(fontsize=8)
+    if labels:
+        points = [(xi, yi) for name in series for xi, yi in zip(*series[name])]
+        texts = [t for name in series for t in labels.get(name, [""] * len(series[name][0]))]
+        label_points(ax, points, texts)
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
+def paired_scatter(
+    path: Path,
+    pairs: dict[int, tuple[tuple[float, float], tuple[float, float]]],
+    names: tuple[str, str],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    colour_label: str,
+) -> bool:
+    """Two points per key (e.g. JPEG and restored at one quality) joined by a line, coloured by the key with a
+    colour bar instead of text labels (which overlap where the points crowd). Returns False without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    from matplotlib.colors import BoundaryNorm
+
+    keys = sorted(pairs)
+    cmap = plt.get_cmap("viridis", len(keys))
+    colour = {k: cmap(i) for i, k in enumerate(keys)}
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k in keys:
+        (x0, y0), (x1, y1) = pairs[k]
+        ax.plot([x0, x1], [y0, y1], "-", color=colour[k], linewidth=1, alpha=0.6)
+    for i, (name, marker) in enumerate(zip(names, ("o", "^"))):
+        xs = [pairs[k][i][0] for k in keys]
+        ys = [pairs[k][i][1] for k in keys]
+        ax.scatter(xs, ys, c=[colour[k] for k in keys], marker=marker, s=36, edgecolors="black", linewidths=0.5)
+        ax.scatter([], [], marker=marker, facecolors="white", edgecolors="black", label=name)
+    if len(keys) > 1:  # one key needs no scale: the title names it
+        bounds = np.arange(len(keys) + 1) - 0.5
+        mappable = plt.cm.ScalarMappable(cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+        bar = fig.colorbar(mappable, ax=ax, ticks=range(len(keys)))
+        bar.ax.set_yticklabels([str(k) for k in keys])
+        bar.set_label(colour_label)
+    else:
+        title = f"{title}, {colour_label} {keys[0]}"
+    ax.margins(0.08)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -144,6 +250,9 @@ def image_grid(path: Path, rows: list[list[np.ndarray]], captions: list[list[str
 
 
 def _cell(value: Any) -> str:
+    """A table cell; a missing value (None: not applicable, e.g. the PSNR of the original) shows as a dash."""
+    if value is None:
+        return "\u2014"
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
@@ -158,8 +267,11 @@ def _table(caption: str, rows: list[dict[str, Any]]) -> str:
     return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
 
 
-def write_report(path: Path, title: str, sections: list[Section], missing_plots: list[str]) -> None:
-    """One self-contained HTML page (figures referenced by relative path, so the folder can be moved)."""
+def write_report(
+    path: Path, title: str, findings: list[str], sections: list[Section], missing_plots: list[str]
+) -> None:
+    """One self-contained HTML page (figures referenced by relative path, so the folder can be moved) that opens
+    with the findings, so a reader gets the conclusion before the setup and the tables."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>",
@@ -169,6 +281,8 @@ def write_report(path: Path, title: str, sections: list[Section], missing_plots:
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}caption{font-weight:bold;text-align:left}",
         "</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        "<h2>Findings</h2>",
+        "<p>" + " ".join(html.escape(f) for f in findings) + "</p>",
     ]
     if missing_plots:
         names = html.escape(", ".join(missing_plots))

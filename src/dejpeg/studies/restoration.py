@@ -9,6 +9,7 @@ against PSNR, and the images whose prediction flips between the compressed and t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from dejpeg.studies.common import (
     DataConfig,
     TrainRecipe,
     compress_set,
+    dataclass_from_dict,
     file_fingerprint,
     load_sets,
     mean_finite,
@@ -39,7 +41,7 @@ from dejpeg.studies.common import (
     write_json,
 )
 from dejpeg.studies.data import ImageSet
-from dejpeg.studies.report import Section, image_grid, line_plot, write_report
+from dejpeg.studies.report import Section, image_grid, line_plot, paired_scatter, percent, spans, write_report
 
 
 @dataclass(frozen=True)
@@ -253,13 +255,13 @@ def _db(value: float | None) -> str:
     return "inf dB" if value is None else f"{value:.1f} dB"
 
 
-def _flip_grid(ctx: _Context, flips: list[dict[str, Any]], path: Path) -> bool:
+def _flip_grid(ctx: _Context, flips: list[dict[str, Any]], path: Path) -> None:
     """Original | JPEG | restored for a few flips of each kind (recomputed: only these few images)."""
     chosen = []
     for kind in ("fixed", "broken"):
         chosen += [f for f in flips if f["kind"] == kind][: ctx.cfg.flip_examples]
     if not chosen:
-        return False
+        return
     rows, captions = [], []
     for flip in chosen:
         original = ctx.test.images[flip["index"]]
@@ -275,7 +277,6 @@ def _flip_grid(ctx: _Context, flips: list[dict[str, Any]], path: Path) -> bool:
             ]
         )
     image_grid(path, rows, captions)
-    return True
 
 
 def run_restoration_study(cfg: RestorationStudyConfig, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
@@ -293,7 +294,93 @@ def run_restoration_study(cfg: RestorationStudyConfig, device: str = "cpu", prog
     summary, flips, metric = _summarise(test, original, cells)
     write_csv(summary, out / "summary.csv")
     write_csv(flips or [{"quality": "", "kind": "", "image": ""}], out / "flips.csv")
+    (out / "flips.png").unlink(missing_ok=True)  # a grid from an earlier run would show other images
+    _flip_grid(ctx, flips, out / "flips.png")
+    fixed = sum(1 for f in flips if f["kind"] == "fixed")
+    result = {
+        "study": "restoration",
+        "metric": metric,
+        "summary": summary,
+        "flips": {"fixed": fixed, "broken": len(flips) - fixed},
+        "setup": {
+            "images": len(test),
+            "classes": len(test.classes) if test.labelled else None,
+            "source_note": source_note(cfg.data.root, cfg.data.test_split, test.names),
+        },
+        "report": str(out / "report.html"),
+    }
+    write_json(result, out / "results.json")
+    _write_report(out, cfg, result)
+    return result
 
+
+def render_restoration_report(out: str | Path) -> Path:
+    """Re-draw the plots and ``report.html`` of a results folder from its ``config.json`` and ``results.json``
+    alone (no data, classifier or restorer needed), e.g. after the report's layout changed."""
+    out = Path(out)
+    cfg = dataclass_from_dict(RestorationStudyConfig, json.loads((out / "config.json").read_text()), "config.json")
+    result = json.loads((out / "results.json").read_text())
+    _write_report(out, cfg, result)
+    return out / "report.html"
+
+
+def _restorers(cfg: RestorationStudyConfig) -> str:
+    """Which restorer handled which qualities, in words."""
+    by_spec: dict[str, list[int]] = {}
+    for q in cfg.qualities:
+        by_spec.setdefault(cfg.restorer_for(int(q)), []).append(int(q))
+    if len(by_spec) == 1:
+        return next(iter(by_spec))
+    return "; ".join(f"{spec} at QF {spans(qs)}" for spec, qs in by_spec.items())
+
+
+def restoration_findings(summary: list[dict[str, Any]], metric: str, flips: dict[str, int], restorer: str) -> list[str]:
+    """The report's opening sentences, computed from the summary rows (so every results folder states its own
+    conclusion: where restoring helped the classifier, where it hurt, and whether PSNR predicted it)."""
+    original = summary[0][metric]
+    jpeg = {r["quality"]: r for r in summary if r["set"] == "jpeg"}
+    restored = {r["quality"]: r for r in summary if r["set"] == "restored"}
+    qs = list(jpeg)
+    first, last = qs[0], qs[-1]
+    drop = f"{percent(jpeg[first][metric])} at QF {first}"
+    if last != first:
+        drop += f" and {percent(jpeg[last][metric])} at QF {last}"
+    out = [f"JPEG compression lowered {metric} from {percent(original)} on the original to {drop}."]
+    delta = {q: restored[q][metric] - jpeg[q][metric] for q in qs}
+    parts = []
+    for word, chosen in (("raised", [q for q in qs if delta[q] > 0]), ("lowered", [q for q in qs if delta[q] < 0])):
+        if chosen:
+            q = max(chosen, key=lambda k: abs(delta[k]))
+            where = f"{percent(jpeg[q][metric])} \u2192 {percent(restored[q][metric])}"
+            where = f"most at QF {q}: {where}" if len(chosen) > 1 else where
+            parts.append(f"{word} {metric} at QF {spans(chosen)} ({where})")
+    same = [q for q in qs if delta[q] == 0]
+    if same:
+        parts.append(f"left it unchanged at QF {spans(same)}")
+    out.append(f"Restoring before classification ({restorer}) {' and '.join(parts)}.")
+    gain = {q: restored[q]["psnr_mean"] - jpeg[q]["psnr_mean"] for q in qs}
+    up = [q for q in qs if gain[q] > 0]
+    low, high = min(gain.values()), max(gain.values())
+    size = f"{low:+.2f} dB" if low == high else f"{low:+.2f} to {high:+.2f} dB"
+    where = "at every QF" if len(up) == len(qs) > 1 else f"at QF {spans(up)}" if up else "at no QF"
+    out.append(f"It raised the mean PSNR against the original {where} ({size}).")
+    against = [q for q in qs if gain[q] > 0 and delta[q] < 0]
+    if against:
+        q = min(against, key=lambda k: delta[k])
+        out.append(
+            f"A higher PSNR did not mean a higher {metric}: at QF {q} PSNR rose by {gain[q]:.2f} dB while "
+            f"{metric} fell by {-100 * delta[q]:.1f} points."
+        )
+    out.append(
+        f"Over all qualities restoration fixed {flips['fixed']:,} predictions (wrong on the JPEG copy, right after "
+        f"restoration) and broke {flips['broken']:,}."
+    )
+    return out
+
+
+def _write_report(out: Path, cfg: RestorationStudyConfig, result: dict[str, Any]) -> None:
+    """Plots and ``report.html`` from the saved results (the flip grid is drawn by the run: it needs images)."""
+    metric, summary, setup = result["metric"], result["summary"], result.get("setup", {})
     jpeg = [r for r in summary if r["set"] == "jpeg"]
     restored = [r for r in summary if r["set"] == "restored"]
     figures, missing = [], []
@@ -312,63 +399,57 @@ def run_restoration_study(cfg: RestorationStudyConfig, device: str = "cpu", prog
         metric,
         f"{metric} vs quality",
         hlines={"original": summary[0][metric]},
+        ticks_at_x=True,
     )
     draw(
         "accuracy_vs_psnr.png",
-        line_plot,
-        {
-            "JPEG": ([r["psnr_mean"] for r in jpeg], [r[metric] for r in jpeg]),
-            "restored": ([r["psnr_mean"] for r in restored], [r[metric] for r in restored]),
-        },
+        paired_scatter,
+        {j["quality"]: ((j["psnr_mean"], j[metric]), (r["psnr_mean"], r[metric])) for j, r in zip(jpeg, restored)},
+        ("JPEG", "restored"),
         "mean PSNR against the original (dB)",
         metric,
         f"{metric} vs PSNR",
-        labels={"JPEG": [f"q{r['quality']}" for r in jpeg], "restored": [f"q{r['quality']}" for r in restored]},
-        lines=False,
+        "QF",
     )
-    has_grid = _flip_grid(ctx, flips, out / "flips.png")
-    fixed = sum(1 for f in flips if f["kind"] == "fixed")
-    broken = len(flips) - fixed
+    flips = result["flips"]
+    has_grid = flips["fixed"] + flips["broken"] > 0 and (out / "flips.png").is_file()
+    labelled = metric == "accuracy"
     what = (
         f"{metric} = share of test images whose top-1 equals the label"
-        if test.labelled
+        if labelled
         else f"{metric} = share of images whose top-1 equals the classifier's top-1 on the original (no labels)"
     )
+    images = summary[0]["images"]
+    classes = f" in {setup['classes']} classes" if setup.get("classes") else "" if labelled else " (label-free)"
+    restorer = _restorers(cfg)
     sections = [
         Section(
             "Setup",
             [
-                f"Data: {cfg.data.root} split '{cfg.data.test_split}', {len(test)} images"
-                f"{f' in {len(test.classes)} classes' if test.labelled else ' (label-free)'}; "
+                f"Data: {cfg.data.root} split '{cfg.data.test_split}', {images:,} images{classes}; "
                 f"classifier {cfg.classifier.spec}{' fine-tuned on the clean train split' if cfg.finetune else ''}.",
-                f"JPEG: IJG qualities {', '.join(map(str, cfg.qualities))}, {cfg.subsampling} subsampling. "
-                f"Restorers: {cfg.restorer}.",
-                source_note(cfg.data.root, cfg.data.test_split, test.names),
+                f"JPEG: IJG qualities {spans([int(q) for q in cfg.qualities])}, {cfg.subsampling} subsampling. "
+                f"Restorer: {restorer}.",
+                *([setup["source_note"]] if setup.get("source_note") else []),
                 what + ".",
-            ]
-            + ([cfg.notes] if cfg.notes else []),
+                *([cfg.notes] if cfg.notes else []),
+            ],
         ),
         Section(
             "Accuracy with and without restoration",
+            ["Right: each line joins the JPEG copy (circle) and the restored copy (triangle) of one quality."],
             figures=[f for f in figures if f.startswith("accuracy")],
             tables=[("summary.csv", summary)],
         ),
         Section(
             "Prediction flips",
             [
-                f"'fixed': wrong on the JPEG copy, right after restoration ({fixed} over all qualities); "
-                f"'broken': right on the JPEG copy, wrong after restoration ({broken}). Full list: flips.csv."
+                f"'fixed': wrong on the JPEG copy, right after restoration ({flips['fixed']:,} over all qualities); "
+                f"'broken': right on the JPEG copy, wrong after restoration ({flips['broken']:,}). Full list: "
+                "flips.csv."
             ],
             figures=["flips.png"] if has_grid else [],
         ),
     ]
-    write_report(out / "report.html", "Restoration before classification", sections, missing)
-    result = {
-        "study": "restoration",
-        "metric": metric,
-        "summary": summary,
-        "flips": {"fixed": fixed, "broken": broken},
-        "report": str(out / "report.html"),
-    }
-    write_json(result, out / "results.json")
-    return result
+    findings = restoration_findings(summary, metric, flips, restorer)
+    write_report(out / "report.html", "Restoration before classification", findings, sections, missing)
