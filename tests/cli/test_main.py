@@ -1,11 +1,17 @@
+import importlib.metadata
 import importlib.util
 import json
+import os
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import dejpeg
 from dejpeg.cli.__main__ import main
 from dejpeg.jpeg import decode, encode, estimate_quality, read_qtables
 from dejpeg.models import create_model, default_model_name, resolve_precision
@@ -133,3 +139,105 @@ def test_restore_with_a_precision_the_model_lacks_fails_before_writing(jpeg_fold
     assert main([*args, "--quiet"]) == 2
     assert "no int8 layers" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _one_error_line(err: str, command: str) -> str:
+    """The error output is exactly one line naming the command."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dejpeg {command}: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if the command gets as far as loading a model."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("dejpeg.cli.restore.load_model", refuse)
+
+
+def test_restore_single_input_into_existing_directory(jpeg_folder, tmp_path):
+    out = tmp_path / "existing"
+    out.mkdir()
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--format", "webp", "--quiet"]) == 0
+    assert [p.name for p in out.iterdir()] == ["p0.webp"]
+
+
+def test_restore_single_input_into_new_directory_with_slash(jpeg_folder, tmp_path):
+    out = tmp_path / "new" / "dir"
+    assert main(["restore", str(jpeg_folder / "p1.jpg"), "-o", f"{out}/", "--quiet"]) == 0
+    assert [p.name for p in out.iterdir()] == ["p1.png"]
+
+
+def test_restore_several_inputs_refuse_a_file_name(jpeg_folder, tmp_path, capsys, no_model_load):
+    out = tmp_path / "two.png"
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), str(jpeg_folder / "p1.jpg"), "-o", str(out)]) == 2
+    assert "directory" in _one_error_line(capsys.readouterr().err, "restore")
+    assert not out.exists()
+
+
+def test_restore_refuses_a_lossy_output_format_up_front(jpeg_folder, tmp_path, capsys, no_model_load):
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(tmp_path / "out.jpg")]) == 2
+    assert "unsupported output format '.jpg'" in _one_error_line(capsys.readouterr().err, "restore")
+
+
+@pytest.mark.parametrize("bad", [["--quality", "0"], ["--quality", "101"], ["--ratio", "0"], ["--ratio", "1.5"]])
+def test_compress_bad_range_stops_before_creating_anything(image_folder, tmp_path, capsys, bad):
+    out = tmp_path / "bad"
+    assert main(["compress", str(image_folder), "-o", f"{out}/", *bad]) == 2
+    _one_error_line(capsys.readouterr().err, "compress")
+    assert not out.exists()
+
+
+def test_unavailable_cuda_device_is_a_one_line_error(jpeg_folder, tmp_path, capsys, monkeypatch, no_model_load):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(tmp_path / "o.png"), "--device", "cuda"]) == 2
+    assert "CUDA is not available" in _one_error_line(capsys.readouterr().err, "restore")
+
+
+def test_warnings_print_as_one_line(jpeg_folder, tmp_path, capsys, monkeypatch):
+    def warn_and_fail(args):
+        warnings.warn("something to know", stacklevel=1)
+        return 0
+
+    monkeypatch.setattr("dejpeg.cli.info.run", warn_and_fail)
+    assert main(["info", str(jpeg_folder / "p0.jpg")]) == 0
+    assert capsys.readouterr().err == "dejpeg: warning: something to know\n"
+
+
+def _run_module(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(dejpeg.__file__).parents[1])}
+    return subprocess.run([sys.executable, "-m", "dejpeg", *args], capture_output=True, text=True, env=env)
+
+
+def test_version_and_python_dash_m(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dejpeg {importlib.metadata.version('dejpeg')}"
+    run = _run_module("--version")
+    assert run.returncode == 0 and run.stdout.startswith("dejpeg ")
+
+
+def test_closed_pipe_ends_quietly():
+    env = {**os.environ, "PYTHONPATH": str(Path(dejpeg.__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dejpeg", "models", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.close()  # the reader is gone before anything is written: as `dejpeg models --json | head -0`
+    err = proc.stderr.read().decode()
+    proc.wait()
+    assert proc.returncode == 1 and "Traceback" not in err and err == ""
+
+
+@pytest.mark.parametrize("command", ["restore", "compress", "evaluate", "info", "train"])
+def test_help_texts_describe_every_option(command, capsys):
+    assert main([command, "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    if command in ("restore", "evaluate"):
+        assert "skip the DCT consistency step, so" in help_text and "torch device" in help_text
+    if command == "evaluate":
+        assert "default: 10 20 30 40" in help_text and "first N images" in help_text
+    if command == "train":
+        example = help_text.split("e.g. ")[1].split()[0]
+        assert (Path(__file__).parents[2] / example).is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dejpeg.cli._inputs import add_device_option
 from dejpeg.studies import STUDIES, load_study_config, run_study
 
 
@@ -16,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/studies/restoration_cifar10.yaml")
     p.add_argument("--out", default=None, help="override the results folder (out_dir)")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
