@@ -241,3 +241,40 @@ def test_help_texts_describe_every_option(command, capsys):
     if command == "train":
         example = help_text.split("e.g. ")[1].split()[0]
         assert (Path(__file__).parents[2] / example).is_file()
+
+
+def _cmyk_jpeg(path: Path, adobe_ycck: bool) -> Path:
+    """A CMYK JPEG from Pillow (Adobe transform 0), or the same file marked YCCK (transform 2) as Photoshop writes."""
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 48, 4), dtype=np.uint8)
+    Image.fromarray(pixels, "CMYK").save(path, quality=20)
+    if adobe_ycck:
+        data = path.read_bytes()
+        adobe = data.index(b"Adobe") + 11  # "Adobe", version (2), flags0 (2), flags1 (2), then the transform byte
+        path.write_bytes(data[:adobe] + b"\x02" + data[adobe + 1 :])
+    return path
+
+
+def test_info_several_files_and_cmyk(jpeg_folder, tmp_path, capsys):
+    cmyk = _cmyk_jpeg(tmp_path / "cmyk.jpg", adobe_ycck=False)
+    assert main(["info", str(jpeg_folder / "p0.jpg"), str(jpeg_folder / "gray.jpg"), str(cmyk), "--json"]) == 0
+    infos = json.loads(capsys.readouterr().out)
+    assert [len(i["components"]) for i in infos] == [3, 1, 4]
+    assert [c["name"] for c in infos[2]["components"]] == ["C", "M", "Y", "K"]
+    assert infos[2]["quality"] == 20 and (infos[2]["width"], infos[2]["height"]) == (48, 40)
+    assert main(["info", str(cmyk)]) == 0
+    assert "estimated quality: 20" in capsys.readouterr().out
+
+
+def test_info_reads_ycck(tmp_path, capsys):
+    ycck = _cmyk_jpeg(tmp_path / "ycck.jpg", adobe_ycck=True)
+    assert main(["info", str(ycck), "--json"]) == 0
+    assert [c["name"] for c in json.loads(capsys.readouterr().out)["components"]] == ["Y", "Cb", "Cr", "K"]
+
+
+@pytest.mark.parametrize("bad", ["folder", "garbage", "missing"])
+def test_info_bad_file_is_a_one_line_error(jpeg_folder, tmp_path, capsys, bad):
+    (tmp_path / "garbage").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert main(["info", str(jpeg_folder / "p0.jpg"), str(jpeg_folder if bad == "folder" else tmp_path / bad)]) == 2
+    captured = capsys.readouterr()
+    _one_error_line(captured.err, "info")
+    assert captured.out == ""

@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             return COMMANDS[args.command].run(args)
-        except (FileNotFoundError, ValueError, RuntimeError) as err:
-            print(f"dejpeg {args.command}: error: {err}", file=sys.stderr)
-            return 2
         except BrokenPipeError:
             # The reader went away (``dejpeg models --json | head``): stop quietly. Python flushes stdout again at
             # exit, so point it at devnull first (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+        except (OSError, ValueError, RuntimeError) as err:  # bad input, missing or unreadable files, disk full
+            print(f"dejpeg {args.command}: error: {err}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":
