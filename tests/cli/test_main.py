@@ -278,3 +278,35 @@ def test_info_bad_file_is_a_one_line_error(jpeg_folder, tmp_path, capsys, bad):
     captured = capsys.readouterr()
     _one_error_line(captured.err, "info")
     assert captured.out == ""
+
+
+@pytest.fixture
+def nested_folder(jpeg_folder, natural_image) -> Path:
+    """``jpeg_folder`` plus a PNG, a text file and a subfolder holding one more JPEG."""
+    Image.fromarray(natural_image(16, 16)).save(jpeg_folder / "lossless.png")
+    (jpeg_folder / "notes.txt").write_text("not an image")
+    (jpeg_folder / "sub").mkdir()
+    (jpeg_folder / "sub" / "deep.jpg").write_bytes(encode(natural_image(24, 32, seed=5), quality=30))
+    return jpeg_folder
+
+
+def test_restore_reports_skipped_files_and_subfolders(nested_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["restore", str(nested_folder), "-o", str(out), "--quiet"]) == 0
+    assert "skipped 2 non-JPEG file(s) and 1 subfolder(s) (--recursive reads them)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["gray.png", "p0.png", "p1.png", "p2.png"]
+
+
+def test_restore_recursive_mirrors_the_tree(nested_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["restore", str(nested_folder), "-o", str(out), "--recursive", "--quiet"]) == 0
+    assert "skipped 2 non-JPEG file(s)\n" in capsys.readouterr().err
+    assert np.asarray(Image.open(out / "sub" / "deep.png")).shape == (24, 32, 3)
+    assert len(list(out.glob("*.png"))) == 4
+
+
+def test_compress_recursive_mirrors_the_tree(nested_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compress", str(nested_folder), "-o", str(out), "--quality", "50", "--recursive", "--quiet"]) == 0
+    assert "skipped 1 non-image file(s)\n" in capsys.readouterr().err
+    assert (out / "sub" / "deep.jpg").is_file() and (out / "lossless.jpg").is_file()
