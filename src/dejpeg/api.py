@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -36,6 +37,8 @@ from dejpeg.train.engine import FINAL_WEIGHTS
 
 ModelLike = str | os.PathLike | nn.Module | None
 
+#: Reference images in these formats already carry JPEG artifacts.
+LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
 #: Context each tile borrows from its neighbours. The default model's receptive radius is 144 px, but what it
@@ -48,19 +51,26 @@ def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> n
     default model; in eval mode on ``device``.
 
     A run folder's ``config.json`` names the model and its arguments; its ``final.safetensors`` holds
-    the weights, so only finished runs load.
+    the weights, so only finished runs load. A registry name is loaded once per device and the module
+    shared by later calls (loading takes ~1.5 s, longer than restoring a photo): copy it before changing it.
     """
     if model is None:
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
-        model = _load_named(str(model))
+        run = Path(model)
+        if not (run / "config.json").is_file():
+            return _load_registered(str(model), str(torch.device(device)))
+        model = _load_run(run)
     return model.to(device).eval()
 
 
-def _load_named(spec: str) -> nn.Module:
-    run = Path(spec)
-    if not (run / "config.json").is_file():
-        return create_model(spec, pretrained=True)  # unknown names raise with the list of known ones
+@functools.lru_cache(maxsize=4)
+def _load_registered(name: str, device: str) -> nn.Module:
+    return create_model(name, pretrained=True).to(device).eval()  # unknown names raise with the list of known ones
+
+
+def _load_run(run: Path) -> nn.Module:
+    """Not cached: a run folder's weights change when training goes on."""
     config = json.loads((run / "config.json").read_text())
     weights = run / FINAL_WEIGHTS
     if not weights.is_file():
@@ -253,7 +263,7 @@ def evaluate(
     data: str | os.PathLike,
     model: ModelLike = None,
     qualities: tuple[int, ...] | list[int] = (10, 20, 30, 40),
-    gray: bool = True,
+    gray: bool = False,
     subsampling: str = "420",
     max_images: int | None = None,
     device: str | torch.device = "cpu",
@@ -263,8 +273,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Compress every image of ``data`` at each quality, restore it, and score both against the original.
 
-    Conventions of the published tables (``../shared/data/README.md``): gray track = MATLAB-style Y
-    coded as a grayscale JPEG; colour = RGB with 4:2:0; metrics by :mod:`dejpeg.metrics`.
+    Conventions of the published tables (``../shared/data/README.md``): colour (the default, as in ``dejpeg
+    evaluate``) = RGB with 4:2:0; ``gray`` track = MATLAB-style Y coded as a grayscale JPEG; metrics by
+    :mod:`dejpeg.metrics`. References should be lossless: JPEG references draw a warning.
     ``consistency`` applies the DCT consistency step, as :func:`restore` does by default; ``precision``
     as in :func:`restore_array`.
 
@@ -277,6 +288,13 @@ def evaluate(
     net = load_model(model, device)
     computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
     files = list_images(data)[:max_images]
+    lossy = [f for f in files if f.suffix.lower() in LOSSY_SUFFIXES]
+    if lossy:
+        warnings.warn(
+            f"{len(lossy)} of {len(files)} reference images are JPEGs: scores are against lossy references, "
+            "so the restoration is rewarded for copying their artifacts; use lossless originals (PNG etc.)",
+            stacklevel=2,
+        )
     references = [load_reference(f, gray) for f in files]
     rows = []
     try:

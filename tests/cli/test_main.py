@@ -310,3 +310,17 @@ def test_compress_recursive_mirrors_the_tree(nested_folder, tmp_path, capsys):
     assert main(["compress", str(nested_folder), "-o", str(out), "--quality", "50", "--recursive", "--quiet"]) == 0
     assert "skipped 1 non-image file(s)\n" in capsys.readouterr().err
     assert (out / "sub" / "deep.jpg").is_file() and (out / "lossless.jpg").is_file()
+
+
+def test_bf16_without_native_support_warns(jpeg_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("dejpeg.models._base.native_bf16", lambda device: False)
+    out = tmp_path / "o.png"
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--precision", "bf16", "--quiet"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dejpeg: warning: ")]
+    assert len(warning) == 1 and "no native bf16" in warning[0]
+
+
+def test_evaluate_on_jpeg_references_warns(jpeg_folder, capsys):
+    args = ["evaluate", str(jpeg_folder), "--quality", "50", "--max-images", "1", "--quiet"]
+    assert main(args) == 0
+    assert "dejpeg: warning: 1 of 1 reference images are JPEGs" in capsys.readouterr().err
