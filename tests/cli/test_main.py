@@ -324,3 +324,13 @@ def test_evaluate_on_jpeg_references_warns(jpeg_folder, capsys):
     args = ["evaluate", str(jpeg_folder), "--quality", "50", "--max-images", "1", "--quiet"]
     assert main(args) == 0
     assert "dejpeg: warning: 1 of 1 reference images are JPEGs" in capsys.readouterr().err
+
+
+def test_models_say_what_each_is_for(capsys):
+    assert main(["models", "--json"]) == 0
+    uses = {r["name"]: r["use"] for r in json.loads(capsys.readouterr().out)}
+    assert all(uses.values())
+    assert all("CIFAR-10" in use and "not photos" in use for name, use in uses.items() if "cifar10" in name)
+    assert "photos" in uses[default_model_name()]
+    assert main(["models"]) == 0
+    assert "not photos" in capsys.readouterr().out
