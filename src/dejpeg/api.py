@@ -121,11 +121,13 @@ def _run_tiled(
     overlap: int,
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
+    progress: bool = False,
 ) -> Tensor:
     """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams.
 
     With ``coefficients``, each core is projected into the file's quantization intervals as it is made
     (cores start on multiples of ``tile``, which is on the MCU grid), so memory stays bounded too.
+    ``progress`` shows a bar over the tiles (a 12 MP photo takes tens of seconds on a CPU).
     """
     h, w = image.shape[-2:]
     if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
@@ -133,14 +135,14 @@ def _run_tiled(
     if tile % 16 or overlap % 8:
         raise ValueError("tile must be a multiple of 16 (the largest MCU) and overlap of 8 (the JPEG grid)")
     out = torch.empty_like(image)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            y0, x0 = max(0, top - overlap), max(0, left - overlap)
-            y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
-            result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
-            bottom, right = min(h, top + tile), min(w, left + tile)
-            core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
-            out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
+    corners = [(top, left) for top in range(0, h, tile) for left in range(0, w, tile)]
+    for top, left in tqdm(corners, desc="tiles", unit="tile", leave=False, disable=not progress):
+        y0, x0 = max(0, top - overlap), max(0, left - overlap)
+        y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
+        result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
+        bottom, right = min(h, top + tile), min(w, left + tile)
+        core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
+        out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
     return out
 
 
@@ -154,6 +156,7 @@ def restore_array(
     overlap: int = OVERLAP,
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
+    progress: bool = False,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -167,6 +170,7 @@ def restore_array(
             native bf16; else int8 convolutions on x86 CPUs: 2.5x faster with AVX512-VNNI, 1.1-1.3x with AVX2
             alone), "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
+        progress: a progress bar over the tiles when the image has several.
 
     Returns:
         uint8 array of the same shape.
@@ -177,7 +181,7 @@ def restore_array(
     qt = torch.from_numpy(tables)[None].to(device)
     gray = damaged_u8.ndim == 2
     image = _to_tensor(damaged_u8).to(device)
-    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision)
+    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision, progress)
     return _to_u8(restored, gray)
 
 
@@ -238,16 +242,19 @@ def restore_file(
     consistency: bool = True,
     precision: str = "auto",
     png_compress_level: int = PNG_COMPRESS_LEVEL,
+    progress: bool = False,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`.
+    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``progress`` as in :func:`restore_array`.
     """
     data = _read_source(source)
     jpeg = read_jpeg(data)
     coefficients = _coefficients_or_none(data) if consistency else None
-    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
+    restored = restore_array(
+        jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision, progress=progress
+    )
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )

@@ -165,3 +165,16 @@ def test_decode_returns_writable_arrays(natural_image):
     decoded = dejpeg.jpeg.decode(encode(natural_image(16, 16), quality=50))
     assert decoded.flags.writeable
     decoded[0, 0] = 0
+
+
+def test_tiled_restore_shows_tile_progress_without_changing_pixels(natural_image, capsys):
+    model = dejpeg.models.create_model(
+        "dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1
+    )
+    damaged = dejpeg.jpeg.decode(encode(natural_image(96, 96), quality=30))
+    quiet = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8)
+    assert "tiles" not in capsys.readouterr().err
+    shown = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8, progress=True)
+    err = capsys.readouterr().err
+    assert "tiles:" in err and "| 0/9 [" in err  # drawn at once, then redrawn at most 10 times a second
+    np.testing.assert_array_equal(quiet, shown)

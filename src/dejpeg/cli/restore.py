@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 consistency=args.consistency,
                 precision=args.precision,
                 png_compress_level=args.png_level,
+                progress=not args.quiet,
             )
         except Exception as err:  # a bad file must not stop the batch; it is reported below
             failures.append((str(src), f"{type(err).__name__}: {err}"))
