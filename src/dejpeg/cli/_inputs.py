@@ -133,7 +133,10 @@ def output_paths(inputs: Inputs, out: str, suffix: str, file_suffixes: set[str])
     if as_directory:
         targets = [out_path / rel.with_suffix(suffix) for rel in inputs.relative]
     elif out_path.suffix.lower() not in file_suffixes:
-        raise ValueError(f"unsupported output format {out_path.suffix or out!r}; use one of {sorted(file_suffixes)}")
+        raise ValueError(
+            f"unsupported output format {out_path.suffix!r} for {out}; use one of {sorted(file_suffixes)}, "
+            "or end a directory with /"
+        )
     else:
         targets = [out_path]
     resolved_inputs = {f.resolve() for f in inputs.files}
