@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -42,6 +43,8 @@ from dejpeg.train.engine import FINAL_WEIGHTS
 
 ModelLike = str | os.PathLike | nn.Module | None
 
+#: Reference images in these formats already carry JPEG artifacts.
+LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
 #: Context each tile borrows from its neighbours. The default model's receptive radius is 144 px, but what it
@@ -54,19 +57,26 @@ def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> n
     default model; in eval mode on ``device``.
 
     A run folder's ``config.json`` names the model and its arguments; its ``final.safetensors`` holds
-    the weights, so only finished runs load.
+    the weights, so only finished runs load. A registry name is loaded once per device and the module
+    shared by later calls (loading takes ~1.5 s, longer than restoring a photo): copy it before changing it.
     """
     if model is None:
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
-        model = _load_named(str(model))
+        run = Path(model)
+        if not (run / "config.json").is_file():
+            return _load_registered(str(model), str(torch.device(device)))
+        model = _load_run(run)
     return model.to(device).eval()
 
 
-def _load_named(spec: str) -> nn.Module:
-    run = Path(spec)
-    if not (run / "config.json").is_file():
-        return create_model(spec, pretrained=True)  # unknown names raise with the list of known ones
+@functools.lru_cache(maxsize=4)
+def _load_registered(name: str, device: str) -> nn.Module:
+    return create_model(name, pretrained=True).to(device).eval()  # unknown names raise with the list of known ones
+
+
+def _load_run(run: Path) -> nn.Module:
+    """Not cached: a run folder's weights change when training goes on."""
     config = json.loads((run / "config.json").read_text())
     weights = run / FINAL_WEIGHTS
     if not weights.is_file():
@@ -117,11 +127,13 @@ def _run_tiled(
     overlap: int,
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
+    progress: bool = False,
 ) -> Tensor:
     """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams.
 
     With ``coefficients``, each core is projected into the file's quantization intervals as it is made
     (cores start on multiples of ``tile``, which is on the MCU grid), so memory stays bounded too.
+    ``progress`` shows a bar over the tiles (a 12 MP photo takes tens of seconds on a CPU).
     """
     h, w = image.shape[-2:]
     if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
@@ -129,14 +141,14 @@ def _run_tiled(
     if tile % 16 or overlap % 8:
         raise ValueError("tile must be a multiple of 16 (the largest MCU) and overlap of 8 (the JPEG grid)")
     out = torch.empty_like(image)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            y0, x0 = max(0, top - overlap), max(0, left - overlap)
-            y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
-            result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
-            bottom, right = min(h, top + tile), min(w, left + tile)
-            core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
-            out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
+    corners = [(top, left) for top in range(0, h, tile) for left in range(0, w, tile)]
+    for top, left in tqdm(corners, desc="tiles", unit="tile", leave=False, disable=not progress):
+        y0, x0 = max(0, top - overlap), max(0, left - overlap)
+        y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
+        result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
+        bottom, right = min(h, top + tile), min(w, left + tile)
+        core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
+        out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
     return out
 
 
@@ -150,6 +162,7 @@ def restore_array(
     overlap: int = OVERLAP,
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
+    progress: bool = False,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -163,6 +176,7 @@ def restore_array(
             native bf16; else int8 convolutions on x86 CPUs: 2.5x faster with AVX512-VNNI, 1.1-1.3x with AVX2
             alone), "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
+        progress: a progress bar over the tiles when the image has several.
 
     Returns:
         uint8 array of the same shape.
@@ -175,7 +189,7 @@ def restore_array(
     qt = torch.from_numpy(tables)[None].to(device)
     gray = damaged_u8.ndim == 2
     image = _to_tensor(damaged_u8).to(device)
-    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision)
+    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision, progress)
     if not torch.isfinite(restored).all():  # NaN would be written as black, silently
         raise ValueError("restoration produced non-finite values")
     return _to_u8(restored, gray)
@@ -235,6 +249,7 @@ def _restore_jpeg(
     precision: str,
     max_pixels: int | None,
     strict: bool,
+    progress: bool = False,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
     data = _read_source(source)
@@ -242,7 +257,9 @@ def _restore_jpeg(
     jpeg = read_jpeg(data, max_pixels)
     coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
     coefficients = coefficients if consistency else None
-    restored = restore_array(jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision)
+    restored = restore_array(
+        jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision, progress=progress
+    )
     return restored, jpeg
 
 
@@ -294,14 +311,16 @@ def restore_file(
     png_compress_level: int = PNG_COMPRESS_LEVEL,
     max_pixels: int | None = MAX_PIXELS,
     strict: bool = False,
+    progress: bool = False,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`.
+    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`;
+    ``progress`` as in :func:`restore_array`.
     """
     with _naming(source):
-        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)
+        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, progress)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )
@@ -317,7 +336,7 @@ def evaluate(
     data: str | os.PathLike,
     model: ModelLike = None,
     qualities: tuple[int, ...] | list[int] = (10, 20, 30, 40),
-    gray: bool = True,
+    gray: bool = False,
     subsampling: str = "420",
     max_images: int | None = None,
     device: str | torch.device = "cpu",
@@ -327,8 +346,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Compress every image of ``data`` at each quality, restore it, and score both against the original.
 
-    Conventions of the published tables (``../shared/data/README.md``): gray track = MATLAB-style Y
-    coded as a grayscale JPEG; colour = RGB with 4:2:0; metrics by :mod:`dejpeg.metrics`.
+    Conventions of the published tables (``../shared/data/README.md``): colour (the default, as in ``dejpeg
+    evaluate``) = RGB with 4:2:0; ``gray`` track = MATLAB-style Y coded as a grayscale JPEG; metrics by
+    :mod:`dejpeg.metrics`. References should be lossless: JPEG references draw a warning.
     ``consistency`` applies the DCT consistency step, as :func:`restore` does by default; ``precision``
     as in :func:`restore_array`.
 
@@ -341,6 +361,13 @@ def evaluate(
     net = load_model(model, device)
     computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
     files = list_images(data)[:max_images]
+    lossy = [f for f in files if f.suffix.lower() in LOSSY_SUFFIXES]
+    if lossy:
+        warnings.warn(
+            f"{len(lossy)} of {len(files)} reference images are JPEGs: scores are against lossy references, "
+            "so the restoration is rewarded for copying their artifacts; use lossless originals (PNG etc.)",
+            stacklevel=2,
+        )
     references = [load_reference(f, gray) for f in files]
     rows = []
     try:

@@ -133,3 +133,48 @@ def test_evaluate_restores_the_training_mode_of_a_module(image_folder):
     model.eval()
     evaluate(image_folder, model=model, qualities=[30], max_images=1, progress=False)
     assert not model.training
+
+
+def test_registered_models_load_once_per_device(natural_image, monkeypatch):
+    """Restoring photo after photo by name must not pay the ~1.5 s load each time."""
+    created = []
+    real_create = dejpeg.api.create_model
+    monkeypatch.setattr(dejpeg.api, "create_model", lambda *a, **k: created.append(a) or real_create(*a, **k))
+    dejpeg.api._load_registered.cache_clear()
+    data = encode(natural_image(16, 24), quality=20)
+    first, second = restore(data), restore(data)
+    np.testing.assert_array_equal(first, second)
+    assert len(created) == 1
+    assert load_model(None, torch.device("cpu")) is load_model(None, "cpu")
+
+
+def test_evaluate_defaults_to_colour_like_the_cli(image_folder):
+    result = evaluate(image_folder, qualities=[50], max_images=1, progress=False)
+    assert result["gray"] is False
+
+
+def test_evaluate_warns_about_jpeg_references(tmp_path, natural_image):
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(encode(natural_image(32, 32), quality=90))
+    with pytest.warns(UserWarning, match="1 of 1 reference images are JPEGs"):
+        evaluate(folder, qualities=[50], progress=False)
+
+
+def test_decode_returns_writable_arrays(natural_image):
+    decoded = dejpeg.jpeg.decode(encode(natural_image(16, 16), quality=50))
+    assert decoded.flags.writeable
+    decoded[0, 0] = 0
+
+
+def test_tiled_restore_shows_tile_progress_without_changing_pixels(natural_image, capsys):
+    model = dejpeg.models.create_model(
+        "dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1
+    )
+    damaged = dejpeg.jpeg.decode(encode(natural_image(96, 96), quality=30))
+    quiet = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8)
+    assert "tiles" not in capsys.readouterr().err
+    shown = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8, progress=True)
+    err = capsys.readouterr().err
+    assert "tiles:" in err and "| 0/9 [" in err  # drawn at once, then redrawn at most 10 times a second
+    np.testing.assert_array_equal(quiet, shown)

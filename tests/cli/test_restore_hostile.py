@@ -21,6 +21,7 @@ def test_hostile_files_fail_with_one_line_each(tmp_path, natural_image, capsys) 
     err = capsys.readouterr().err
     failed = [line for line in err.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 3, err
+    assert all(line.count(str(folder)) == 1 for line in failed), err  # named once, not twice
     assert f"{folder / 'zero.jpg'}: quantization table 0 has a zero step" in err
     assert "pixels per byte" in err and "bomb.jpg" in err
     assert "stray.jpg: not a readable JPEG file" in err

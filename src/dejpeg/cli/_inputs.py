@@ -1,12 +1,17 @@
 """Shared handling of INPUT... arguments (files and directories, and where each output goes) and of the
-options that ``restore`` and ``evaluate`` share."""
+options that several commands share."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from dejpeg.imageio import IMAGE_SUFFIXES
+import torch
+
+from dejpeg.imageio import IMAGE_SUFFIXES, LOSSLESS_SUFFIXES
 from dejpeg.models import PRECISIONS
 
 JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
@@ -23,42 +28,119 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def expand_inputs(inputs: list[str], suffixes: set[str]) -> tuple[list[Path], bool]:
-    """Files named directly plus the matching files of named directories (not recursive).
+def device_type(name: str) -> str:
+    """``--device``: a torch device this build and machine have, refused at parse time (not in a traceback later)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise argparse.ArgumentTypeError(f"not a torch device: {name!r} (e.g. cpu, cuda, cuda:1)") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{name}: CUDA is not available (this torch build or machine has no GPU)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{name}: only {torch.cuda.device_count()} CUDA device(s)")
+    return name
 
-    Returns the files and whether the output must be a directory (a directory or several inputs).
-    """
-    files: list[Path] = []
-    many = len(inputs) > 1
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="cpu", type=device_type, help='torch device to run the model on (default "cpu"; "cuda")'
+    )
+
+
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type=`` for integers in ``low..high``: a bad value stops the command before any work."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from error
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+@dataclass
+class Inputs:
+    """The files an INPUT... list names, where each lands below an output directory, and what was left out."""
+
+    files: list[Path]
+    #: Each file's path below the output directory: its name for a file named directly, its path below the named
+    #: folder for a folder's files (so ``--recursive`` mirrors the input tree).
+    relative: list[Path]
+    #: A folder or several inputs: the output must be a directory.
+    many: bool
+    #: Files in the named folders with another suffix (not images of the kind the command reads).
+    skipped_files: int
+    #: Subfolders not descended into (without ``--recursive``).
+    skipped_folders: int
+
+    def skipped_note(self, kind: str) -> str | None:
+        """One line saying what the folders held that was not read, or None when nothing was left out."""
+        parts = []
+        if self.skipped_files:
+            parts.append(f"{self.skipped_files} non-{kind} file(s)")
+        if self.skipped_folders:
+            parts.append(f"{self.skipped_folders} subfolder(s) (--recursive reads them)")
+        return f"skipped {' and '.join(parts)}" if parts else None
+
+
+def expand_inputs(inputs: list[str], suffixes: set[str], recursive: bool = False) -> Inputs:
+    """Files named directly plus the files of named directories whose suffix is in ``suffixes`` (and of their
+    subdirectories with ``recursive``)."""
+    found = Inputs([], [], len(inputs) > 1, 0, 0)
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            many = True
-            files.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+            found.many = True
+            members = sorted(path.rglob("*") if recursive else path.iterdir())
+            for member in members:
+                if member.is_dir():
+                    found.skipped_folders += not recursive
+                elif member.suffix.lower() in suffixes:
+                    found.files.append(member)
+                    found.relative.append(member.relative_to(path))
+                else:
+                    found.skipped_files += 1
         elif path.is_file():
-            files.append(path)
+            found.files.append(path)
+            found.relative.append(Path(path.name))
         else:
             raise FileNotFoundError(f"no such file or directory: {path}")
-    if not files:
-        raise ValueError("no input images found")
-    return files, many
+    if not found.files:
+        raise ValueError("no input images found" + (f" ({note})" if (note := found.skipped_note("image")) else ""))
+    return found
 
 
-def output_paths(files: list[Path], out: str, many: bool, suffix: str) -> list[Path]:
-    """One output per input: ``out`` itself for a single file, else ``out/<stem><suffix>``.
+def output_paths(inputs: Inputs, out: str, suffix: str, file_suffixes: set[str]) -> list[Path]:
+    """One output per input: ``out`` itself for a single file, else ``out/<relative path with suffix>``.
 
-    Refuses to overwrite any input and to map two inputs onto one output.
+    ``out`` is a directory when it exists as one or ends with a slash (then it is created), and must be one for a
+    folder or several inputs; a single output file must end in one of ``file_suffixes``. Refuses to overwrite any
+    input and to map two inputs onto one output. Creates nothing (see :func:`create_parents`), so a command can
+    check everything else before it touches the disk.
     """
     out_path = Path(out)
-    if many:
-        if out_path.exists() and not out_path.is_dir():
+    as_directory = out_path.is_dir() or out.endswith(("/", os.sep))
+    if inputs.many and not as_directory:
+        if out_path.exists():
             raise ValueError(f"{out_path} exists and is not a directory (several inputs need a directory)")
-        out_path.mkdir(parents=True, exist_ok=True)
-        targets = [out_path / f"{f.stem}{suffix}" for f in files]
+        if out_path.suffix.lower() in IMAGE_SUFFIXES | JPEG_SUFFIXES:
+            raise ValueError(f"several inputs need an output directory, not the file name {out}")
+        as_directory = True
+    if as_directory:
+        targets = [out_path / rel.with_suffix(suffix) for rel in inputs.relative]
+    elif out_path.suffix.lower() not in file_suffixes:
+        raise ValueError(
+            f"unsupported output format {out_path.suffix!r} for {out}; use one of {sorted(file_suffixes)}, "
+            "or end a directory with /"
+        )
     else:
         targets = [out_path]
-    inputs = {f.resolve() for f in files}
-    clash = [t for t in targets if t.resolve() in inputs]
+    resolved_inputs = {f.resolve() for f in inputs.files}
+    clash = [t for t in targets if t.resolve() in resolved_inputs]
     if clash:
         raise ValueError(f"refusing to overwrite an input: {clash[0]}")
     if len({t.resolve() for t in targets}) != len(targets):
@@ -66,4 +148,21 @@ def output_paths(files: list[Path], out: str, many: bool, suffix: str) -> list[P
     return targets
 
 
-__all__ = ["IMAGE_SUFFIXES", "JPEG_SUFFIXES", "expand_inputs", "output_paths"]
+def create_parents(targets: list[Path]) -> None:
+    """Create the output directories, once every argument has been checked."""
+    for parent in sorted({t.parent for t in targets}):
+        parent.mkdir(parents=True, exist_ok=True)
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "JPEG_SUFFIXES",
+    "LOSSLESS_SUFFIXES",
+    "Inputs",
+    "add_device_option",
+    "create_parents",
+    "device_type",
+    "expand_inputs",
+    "int_in_range",
+    "output_paths",
+]

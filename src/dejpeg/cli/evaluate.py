@@ -8,24 +8,42 @@ import sys
 from pathlib import Path
 
 from dejpeg.api import evaluate
-from dejpeg.cli._inputs import add_precision_option
+from dejpeg.cli._inputs import add_device_option, add_precision_option, int_in_range
 from dejpeg.imageio import atomic_write_bytes
+from dejpeg.jpeg.transforms import QUALITY_MAX, QUALITY_MIN
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="compress a folder, restore it, and report PSNR/SSIM/PSNR-B gains")
-    p.add_argument("data", metavar="DIR", help="folder of original images")
+    p.add_argument("data", metavar="DIR", help="folder of original images (lossless: PNG, BMP, TIFF, WebP)")
     p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
-    p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30, 40])
+    p.add_argument(
+        "--quality",
+        type=int_in_range(QUALITY_MIN, QUALITY_MAX),
+        nargs="+",
+        default=[10, 20, 30, 40],
+        help="IJG qualities to compress each image at (default: 10 20 30 40)",
+    )
     p.add_argument("--gray", action="store_true", help="grayscale track (BT.601 luma, grayscale JPEG)")
     p.add_argument("--subsampling", default="420", choices=["444", "422", "420"], help="colour track only")
-    p.add_argument("--max-images", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--max-images",
+        type=int_in_range(1, 10**9),
+        default=None,
+        help="score only the first N images in sorted order (default: all)",
+    )
+    add_device_option(p)
     add_precision_option(p)
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     p.add_argument("--plot", default=None, help="also draw PSNR and its gain against quality as a PNG (matplotlib)")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--no-consistency", dest="consistency", action="store_false", help="skip the DCT consistency step")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-consistency",
+        dest="consistency",
+        action="store_false",
+        help="skip the DCT consistency step, so restorations may leave the quantization intervals of the JPEG's "
+        "coefficients (by default they are projected back inside them)",
+    )
 
 
 def format_table(result: dict) -> str:

@@ -1,21 +1,37 @@
-"""``dejpeg info FILE``: what a JPEG file holds, and the IJG quality its tables correspond to."""
+"""``dejpeg info FILE...``: what a JPEG file holds, and the IJG quality its tables correspond to."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from dejpeg.jpeg import estimate_quality, read_coefficients
 
 COMPONENT_NAMES = {1: ("Y",), 3: ("Y", "Cb", "Cr")}
+#: Component names of the colour spaces libjpeg's coefficient reader refuses, by Pillow mode and Adobe transform.
+OTHER_COMPONENT_NAMES = {
+    ("CMYK", 2): ("Y", "Cb", "Cr", "K"),
+    ("CMYK", 0): ("C", "M", "Y", "K"),
+    ("RGB", 0): ("R", "G", "B"),
+}
 
 
 def jpeg_info(path: str | Path) -> dict[str, Any]:
     """JSON-serialisable description of a JPEG file."""
     path = Path(path)
-    coeffs = read_coefficients(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; info reads JPEG files")
+    try:
+        coeffs = read_coefficients(path)
+    except ValueError:  # CMYK, YCCK or Adobe RGB: restore reads these through Pillow, so info does too
+        return _pillow_jpeg_info(path)
     estimate = estimate_quality(coeffs.qtables)
     components = []
     for name, comp, sampling, table in zip(
@@ -43,17 +59,61 @@ def jpeg_info(path: str | Path) -> dict[str, Any]:
     }
 
 
+def _pillow_jpeg_info(path: Path) -> dict[str, Any]:
+    """:func:`jpeg_info` from Pillow's header parse, for colour spaces the coefficient reader refuses."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as pil:
+            if pil.format != "JPEG":
+                raise ValueError(f"not a JPEG file (format {pil.format})")
+            pil.load()  # a corrupt file fails here, as it would in restore
+            layers, quant, mode = pil.layer, pil.quantization, pil.mode
+            transform = pil.info.get("adobe_transform", 1 if len(layers) == 3 else 0)
+            width, height = pil.size
+    except OSError as error:
+        raise ValueError(f"not a readable JPEG file: {error}") from error
+    names = OTHER_COMPONENT_NAMES.get((mode, transform), tuple(f"C{i}" for i in range(len(layers))))
+    h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
+    tables = {k: np.asarray(quant[k], dtype=np.int32).reshape(8, 8) for k in quant}
+    components = [
+        {
+            "name": name,
+            "sampling": [v, h],
+            "blocks": [math.ceil(math.ceil(height * v / v_max) / 8), math.ceil(math.ceil(width * h / h_max) / 8)],
+            "qtable": tables[slot].tolist(),
+        }
+        for name, (_, h, v, slot) in zip(names, layers)
+    ]
+    estimate = estimate_quality(np.stack([tables[k] for k in sorted(tables)]))
+    return {
+        "file": str(path),
+        "bytes": len(data),
+        "width": width,
+        "height": height,
+        "compression_ratio": len(data) / (width * height * len(layers)),
+        "components": components,
+        "quality": estimate.quality,
+        "quality_exact": estimate.exact,
+    }
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="size, components, sampling, tables and estimated quality of a JPEG")
-    p.add_argument("file")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JPEG files (gray, YCbCr, CMYK or YCCK)")
+    p.add_argument("--json", action="store_true", help="machine-readable: an object for one file, else a list")
 
 
 def run(args: argparse.Namespace) -> int:
-    info = jpeg_info(args.file)
+    infos = [jpeg_info(file) for file in args.files]  # every file read before anything prints: a bad one is an error
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
         return 0
+    for info in infos:
+        print_info(info)
+    return 0
+
+
+def print_info(info: dict[str, Any]) -> None:
     kind = "IJG-scaled tables" if info["quality_exact"] else "nearest IJG quality (non-IJG tables)"
     print(
         f"{info['file']}: {info['width']}x{info['height']}, {info['bytes']} bytes, "
@@ -65,4 +125,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {comp['name']}: sampling {h}x{v}, {comp['blocks'][0]}x{comp['blocks'][1]} blocks, table:")
         for row in comp["qtable"]:
             print("    " + " ".join(f"{x:3d}" for x in row))
-    return 0

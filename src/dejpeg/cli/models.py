@@ -1,4 +1,4 @@
-"""``dejpeg models [--json]``: the registry with each model's size and measured scores."""
+"""``dejpeg models [--json]``: the registry with what each model is for, its size and measured scores."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def describe_models() -> list[dict[str, Any]]:
                 "reported": dict(weights.reported) if weights else {},
                 "train_data": weights.train_data if weights else None,
                 "paper": entry.paper,
+                "use": entry.use or ("an architecture to train (dejpeg train)" if weights is None else ""),
             }
         )
     return records
@@ -42,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
         return 0
     width = max(len(r["name"]) for r in records)
+    use_width = max(len(r["use"]) for r in records)
     for r in records:
         mark = "*" if r["default"] else " "
         weights = "weights" if r["has_weights"] else "no weights"
         scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["reported"].items())
-        print(f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {scores}")
+        line = f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {r['use']:<{use_width}}"
+        print(f"{line}  {scores}".rstrip())
     print("* = default model")
     return 0

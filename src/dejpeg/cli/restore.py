@@ -8,7 +8,15 @@ import sys
 from tqdm import tqdm
 
 from dejpeg.api import load_model, restore_file
-from dejpeg.cli._inputs import JPEG_SUFFIXES, add_precision_option, expand_inputs, output_paths
+from dejpeg.cli._inputs import (
+    JPEG_SUFFIXES,
+    LOSSLESS_SUFFIXES,
+    add_device_option,
+    add_precision_option,
+    create_parents,
+    expand_inputs,
+    output_paths,
+)
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
 from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
@@ -17,10 +25,17 @@ from dejpeg.models import resolve_precision
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="remove JPEG artifacts from files or folders")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG files and/or directories of JPEGs")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or directory")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file (one input; .png, .bmp, .tif, .tiff or .webp) or directory (a folder or several inputs; "
+        "an existing one, or a path ending in / to create)",
+    )
     p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--recursive", action="store_true", help="also restore the JPEGs of subfolders, mirroring them")
+    add_device_option(p)
     add_precision_option(p)
     p.add_argument(
         "--png-level",
@@ -35,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--no-consistency",
         dest="consistency",
         action="store_false",
-        help="skip the DCT consistency step (keeping the result inside the file's quantization intervals)",
+        help="skip the DCT consistency step, so the result may leave the quantization intervals of the file's "
+        "coefficients (by default it is projected back inside them)",
     )
     p.add_argument(
         "--max-pixels",
@@ -48,10 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    files, many = expand_inputs(args.inputs, JPEG_SUFFIXES)
+    inputs = expand_inputs(args.inputs, JPEG_SUFFIXES, args.recursive)
+    targets = output_paths(inputs, args.output, f".{args.format}", set(LOSSLESS_SUFFIXES))  # before the model loads
+    if note := inputs.skipped_note("JPEG"):
+        print(f"dejpeg restore: {note}", file=sys.stderr)
+    files = inputs.files
     model = load_model(args.model, args.device)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
-    targets = output_paths(files, args.output, many, f".{args.format}")
+    create_parents(targets)
     failures: list[tuple[str, str]] = []
     for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
         try:
@@ -65,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
                 png_compress_level=args.png_level,
                 max_pixels=args.max_pixels or None,
                 strict=args.strict,
+                progress=not args.quiet,
             )
         except Exception as err:  # a bad file must not stop the batch; it is reported below
-            failures.append((str(src), f"{type(err).__name__}: {err}"))
+            why = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+            failures.append((str(src), why.removeprefix(f"{src}: ")))  # the API's errors name the file too
     for name, why in failures:
         print(f"failed: {name}: {why}", file=sys.stderr)
     done = len(files) - len(failures)

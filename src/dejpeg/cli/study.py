@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from dejpeg.cli._inputs import add_device_option
 from dejpeg.studies import STUDIES, load_study_config, render_report, run_study
 
 REPORT = "report"
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", nargs="?", help="with 'report': the results folder of a finished study")
     p.add_argument("--config", help="YAML file, e.g. configs/studies/restoration_cifar10.yaml")
     p.add_argument("--out", default=None, help="override the results folder (out_dir)")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

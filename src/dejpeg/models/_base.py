@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import ClassVar
 
 import torch
@@ -68,6 +69,8 @@ def resolve_precision(model: nn.Module, device: torch.device | str, precision: s
             raise ValueError(f"{type(model).__name__} has no int8 layers: use precision fp32, bf16 or auto")
         if device.type != "cpu" or not int8_available():
             raise ValueError("int8 compute needs the CPU and a PyTorch build with oneDNN (x86)")
+    if precision == "bf16" and not native_bf16(device):
+        _warn_emulated_bf16(device)
     if precision != "auto":
         return precision
     if getattr(model, "autocast_safe", False) and native_bf16(device):
@@ -75,6 +78,16 @@ def resolve_precision(model: nn.Module, device: torch.device | str, precision: s
     if has_int8 and device.type == "cpu" and int8_is_fast():
         return "int8"
     return "fp32"
+
+
+def _warn_emulated_bf16(device: torch.device) -> None:
+    """Warn from this one line, so Python's once-per-location filter shows it once however many tiles and
+    images resolve the precision again."""
+    warnings.warn(
+        f"{device} has no native bf16 (AVX512-BF16 or AMX on CPUs, Ampere or newer GPUs): it is emulated, "
+        'several times slower than fp32; precision "auto" picks the fastest',
+        stacklevel=1,
+    )
 
 
 def autocast_for(

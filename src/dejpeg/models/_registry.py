@@ -49,6 +49,8 @@ class ModelEntry:
     weights: Weights | None
     default: bool = False
     paper: str = ""
+    #: What the model is for (the images and qualities it was trained on), shown by ``dejpeg models``.
+    use: str = ""
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -61,6 +63,7 @@ def register_model(
     weights: Weights | None = None,
     default: bool = False,
     paper: str = "",
+    use: str = "",
 ) -> None:
     """Add ``name``; a duplicate name is an error, never a silent override."""
     if name != name.lower() or "-" in name:
@@ -69,7 +72,7 @@ def register_model(
         raise ValueError(f"model {name!r} is already registered")
     if default and any(e.default for e in _REGISTRY.values()):
         raise ValueError("only one model may be the default")
-    _REGISTRY[name] = ModelEntry(name, factory, dict(kwargs or {}), weights, default, paper)
+    _REGISTRY[name] = ModelEntry(name, factory, dict(kwargs or {}), weights, default, paper, use)
 
 
 def list_models(pretrained: bool | None = None) -> list[str]:

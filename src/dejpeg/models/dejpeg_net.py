@@ -245,6 +245,7 @@ register_model(
         },
     ),
     paper="dejpeg (this project); the first default model, pixel in/out",
+    use="photos, gray or colour, any JPEG quality (earlier default)",
 )
 register_model(
     "dejpeg_net.dct_blind_bsds300",
@@ -271,6 +272,7 @@ register_model(
         },
     ),
     paper="dejpeg (this project); the second default model",
+    use="photos, gray or colour, any JPEG quality (earlier default)",
 )
 register_model(
     "dejpeg_net.dct_blind_v2_bsds300",
@@ -302,6 +304,7 @@ register_model(
         },
     ),
     paper="dejpeg (this project); the third default model",
+    use="photos, gray or colour, any JPEG quality (earlier default)",
 )
 register_model(
     "dejpeg_net.dct_blind_v5_bsds300",
@@ -337,6 +340,7 @@ register_model(
         },
     ),
     paper="dejpeg (this project); the sixth default model",
+    use="photos, gray or colour, any JPEG quality (earlier default)",
 )
 register_model(
     "dejpeg_net.dct_blind_v6_bsds300",
@@ -372,4 +376,5 @@ register_model(
     ),
     default=True,
     paper="dejpeg (this project)",
+    use="photos, gray or colour, any JPEG quality",
 )

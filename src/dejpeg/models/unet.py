@@ -106,6 +106,7 @@ def _register_cifar10(quality: int, mode: str, sha256: str, wall_h: float, gain:
             notes="4,000 steps x 32 patches of 32 px, Adam 1e-3 cosine, L1, one CPU thread",
         ),
         paper=f"dos Reis et al. (per-QF U-Net, {mode})",
+        use=f"32x32 CIFAR-10 images at JPEG q{quality} (restoration study), not photos",
     )
 
 
