@@ -173,8 +173,8 @@ def restore_array(
         coefficients: the file's coefficients; when given, the result is projected into their
             quantization intervals (:mod:`dejpeg.jpeg.consistency`).
         precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
-            native bf16; else int8 convolutions on x86 CPUs: 2.5x faster with AVX512-VNNI, 1.1-1.3x with AVX2
-            alone), "fp32" (the same result on every machine), "bf16" or "int8" (see
+            native bf16; else int8 convolutions on x86 CPUs with 8-bit dot products (VNNI, AMX): 2.5x faster;
+            else fp32), "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
 

@@ -23,8 +23,9 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         default="auto",
         choices=PRECISIONS,
         help='"auto": bf16 where the model and the CPU/GPU compute it natively (1.6x faster than fp32 end to end), '
-        "else int8 convolutions where the model allows them and the CPU is x86 (2x with VNNI, 1.1-1.3x with AVX2 "
-        'alone), else fp32, each within 0.005 dB; "fp32" gives the same result on every machine',
+        "else int8 convolutions where the model allows them and the CPU has 8-bit dot products (VNNI, AMX: 2x), "
+        'else fp32, each within 0.005 dB; "int8" also on other x86 CPUs (7-bit weights, 1.1-1.3x, within 0.01 dB); '
+        '"fp32" gives the same result on every machine',
     )
 
 

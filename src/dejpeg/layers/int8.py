@@ -1,9 +1,10 @@
 """int8 convolutions with dynamic activation ranges, for x86 CPUs (fastest with 8-bit dot-product instructions).
 
 Why: on x86 CPUs without native bf16 (most of them) a 3x3 convolution computes 4x faster in int8
-(AVX512-VNNI / AVX-VNNI through oneDNN) than in fp32; with AVX2 alone, a whole restore is still 1.1-1.3x
-faster. Each call quantizes its input to uint8 over that tensor's own range (dynamic: no calibration, so
-an image with unusually strong edges is not clipped), multiplies with per-output-channel int8 weights and
+(AVX512-VNNI / AVX-VNNI through oneDNN) than in fp32; with AVX2 alone (7-bit weights, see
+:data:`EXACT_WEIGHT_LEVELS`), a whole restore is 1.1-1.3x faster. Each call quantizes its input to uint8 over
+that tensor's own range (dynamic: no calibration, so an image with unusually strong edges is not clipped),
+multiplies with per-output-channel int8 weights and
 returns fp32, so residual streams, skips and everything outside the convolution stay in float.
 
 Layers opt in by being :class:`Int8Conv2d`; they compute in int8 only inside :func:`int8_compute`,
@@ -75,13 +76,14 @@ def weight_levels() -> int:
 
 
 def int8_is_fast() -> bool:
-    """Whether int8 convolutions beat fp32 here: any x86 CPU with AVX2. Measured on v6, a whole 1 MP restore on a
-    2-core Cascade Lake Xeon: 1.9-2.5x faster than fp32 with AVX512-VNNI (8-bit dot products); with oneDNN and
-    ATen held to older instruction sets, 1.2-1.7x (AVX512 without VNNI) and 1.1-1.3x (AVX2 only). Without VNNI
-    the weights have 7 bits (:func:`weight_levels`), so that no integer sum saturates."""
+    """Whether ``precision="auto"`` should compute in int8 here: x86 CPUs whose 8-bit dot products are exact
+    (AVX512-VNNI, AVX-VNNI, AMX). Measured on v6, a whole 1 MP restore on a 2-core Cascade Lake Xeon ran 1.9-2.5x
+    faster than fp32 with VNNI, within 0.003 dB. Without VNNI (AVX2, AVX-512 alone) int8 needs 7-bit weights
+    (:func:`weight_levels`), gains only 1.1-1.7x and loses 2-3x more PSNR, so "auto" keeps fp32 there and
+    ``precision="int8"`` remains available."""
     if not int8_available() or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    return bool(getattr(torch.cpu, "_is_avx2_supported", lambda: False)())  # private in torch 2.x: absent -> False
+    return not dot_products_saturate()
 
 
 @contextlib.contextmanager

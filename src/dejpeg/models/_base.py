@@ -57,8 +57,8 @@ def resolve_precision(model: nn.Module, device: torch.device | str, precision: s
     """What ``precision`` means for ``model`` on ``device``: "fp32", "bf16" or "int8".
 
     "auto" = bf16 where the model is ``autocast_safe`` and the device computes bf16 natively; else int8 where
-    the model has :class:`~dejpeg.layers.int8.Int8Conv2d` layers and the CPU is x86 with AVX2 (fastest with VNNI);
-    else fp32. "int8" asks for int8 convolutions where the model allows them (the rest runs in fp32).
+    the model has :class:`~dejpeg.layers.int8.Int8Conv2d` layers and the CPU sums 8-bit products exactly (x86
+    with VNNI or AMX); else fp32. "int8" asks for int8 convolutions where the model allows them (the rest runs in fp32).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -95,7 +95,7 @@ def autocast_for(
 ) -> torch.autocast | contextlib.AbstractContextManager[None]:
     """The context to run ``model`` in for ``precision`` (see :func:`resolve_precision`). Measured: bf16 on an
     AVX512-BF16 CPU runs the network 1.7-2x faster and JPEG to PNG 1.6x (v6 default, 1 MP), no loss in PSNR;
-    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.3x with AVX2 alone)."""
+    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.3x with AVX2 alone, on request)."""
     device = torch.device(device)
     resolved = resolve_precision(model, device, precision)
     if resolved == "int8":
