@@ -4,7 +4,8 @@ stopping cleanly on SIGINT/SIGTERM, and decoding and encoding in threads while t
 The manifest (``dejpeg-manifest.jsonl`` in the output directory) is an append-only log: every run appends one
 JSON row per input it meets, written before the output is renamed into place, so a kill at any point leaves no
 output the manifest does not know. A re-run skips an input whose row says ``restored`` only after checking the
-input's size and mtime and the output's size and mtime against that row.
+input's size and mtime and the output's size and mtime against that row; an output the manifest records but whose
+input changed since is restored again; any other existing output is kept unless asked to overwrite it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Manifest:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._finished: set[int] = set()
+        self._written: set[int] = set()
         self._failed: set[int] = set()
         self._lock = threading.Lock()
         self._file = None
@@ -101,7 +103,9 @@ class Manifest:
     def _remember(self, row: dict[str, Any]) -> None:
         source = (row["input"], row["input_size"], row["input_mtime_ns"])
         if row["status"] == "restored":
-            self._finished.add(_fingerprint(*source, row["output"], row["output_size"], row["output_mtime_ns"]))
+            output = (row["output"], row["output_size"], row["output_mtime_ns"])
+            self._finished.add(_fingerprint(*source, *output))
+            self._written.add(_fingerprint(*output))
         elif row["status"] == "failed":
             self._failed.add(_fingerprint(*source))
 
@@ -109,6 +113,10 @@ class Manifest:
         """Whether a ``restored`` row matches the input as it is now and the output as it is now."""
         key = (job.input_name, job.size, job.mtime_ns, job.output_name, output.st_size, output.st_mtime_ns)
         return _fingerprint(*key) in self._finished
+
+    def written(self, job: Job, output: os.stat_result) -> bool:
+        """Whether an earlier run wrote the output as it is now (so replacing it loses nothing of anyone's)."""
+        return _fingerprint(job.output_name, output.st_size, output.st_mtime_ns) in self._written
 
     def failed_before(self, job: Job) -> bool:
         return _fingerprint(job.input_name, job.size, job.mtime_ns) in self._failed
@@ -326,7 +334,7 @@ class Batch:
             return FAILED_BEFORE
         if output is not None:
             self._check_not_written_by_this_run(job, output)
-            if not self.overwrite:
+            if not (self.overwrite or self.manifest.written(job, output)):  # an input changed since: redo it
                 return EXISTS
         return None
 
