@@ -241,6 +241,18 @@ def _naming(source: str | os.PathLike | bytes) -> Iterator[None]:
         raise ValueError(f"{source}: {error}") from error
 
 
+def decode_for_restore(
+    source: str | os.PathLike | bytes, consistency: bool, max_pixels: int | None, strict: bool
+) -> tuple[DecodedJpeg, JpegCoefficients | None]:
+    """The decoded file and, with ``consistency``, its coefficients: the model-free half of a restore, which a
+    batch runs in worker threads while the model restores another file (:mod:`dejpeg.batch`)."""
+    data = _read_source(source)
+    name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
+    jpeg = read_jpeg(data, max_pixels)
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
+    return jpeg, coefficients if consistency else None
+
+
 def _restore_jpeg(
     source: str | os.PathLike | bytes,
     model: ModelLike,
@@ -252,11 +264,7 @@ def _restore_jpeg(
     progress: bool = False,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
-    data = _read_source(source)
-    name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
-    jpeg = read_jpeg(data, max_pixels)
-    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
-    coefficients = coefficients if consistency else None
+    jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict)
     restored = restore_array(
         jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision, progress=progress
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import struct
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -152,18 +154,56 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+def atomic_write_bytes(
+    data: bytes, path: str | os.PathLike, before_replace: Callable[[Path], None] | None = None
+) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file.
+
+    The temporary file is ``.NAME.XXXXXXXX.tmp`` beside ``path`` (:data:`TEMPORARY_NAME` matches it), so that a
+    run killed before the rename leaves something recognisable to clean up. ``before_replace(temporary)`` runs
+    once it is complete and before the rename, which keeps its mtime: a batch records the finished output there,
+    so that a kill after the rename never leaves an output its manifest does not know.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        if before_replace is not None:
+            before_replace(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: The temporary files of :func:`atomic_write_bytes` (``tempfile.mkstemp``'s eight random characters): group 1
+#: is the name of the file being written.
+TEMPORARY_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def encode_image(
+    image_u8: np.ndarray,
+    suffix: str,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    png_compress_level: int = PNG_COMPRESS_LEVEL,
+) -> bytes:
+    """The bytes :func:`save_image` writes for a file with this suffix (a batch writes them itself)."""
+    if not 0 <= png_compress_level <= 9:
+        raise ValueError(f"png_compress_level must be 0..9, got {png_compress_level}")
+    fmt = LOSSLESS_SUFFIXES.get(suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unsupported output format {suffix!r}; use one of {sorted(LOSSLESS_SUFFIXES)}")
+    if fmt == "PNG":
+        return encode_png(image_u8, png_compress_level, exif, icc_profile)
+    buf = io.BytesIO()
+    options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
+    if fmt != "BMP":
+        options.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
+    Image.fromarray(image_u8).save(buf, format=fmt, **options)
+    return buf.getvalue()
 
 
 def save_image(
@@ -179,18 +219,5 @@ def save_image(
     restored photo keeps its orientation and colours. ``png_compress_level`` (0-9) trades PNG
     size for time; the pixels are the same at every level.
     """
-    if not 0 <= png_compress_level <= 9:
-        raise ValueError(f"png_compress_level must be 0..9, got {png_compress_level}")
     path = Path(path)
-    fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unsupported output format {path.suffix!r}; use one of {sorted(LOSSLESS_SUFFIXES)}")
-    if fmt == "PNG":
-        atomic_write_bytes(encode_png(image_u8, png_compress_level, exif, icc_profile), path)
-        return
-    buf = io.BytesIO()
-    options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
-    if fmt != "BMP":
-        options.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
-    Image.fromarray(image_u8).save(buf, format=fmt, **options)
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_bytes(encode_image(image_u8, path.suffix, exif, icc_profile, png_compress_level), path)

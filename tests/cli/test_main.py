@@ -44,7 +44,7 @@ def test_restore_png_level_changes_size_not_pixels(jpeg_folder, tmp_path):
 def test_restore_directory_gray_stays_gray(jpeg_folder, tmp_path):
     out = tmp_path / "out"
     assert main(["restore", str(jpeg_folder), "-o", str(out), "--quiet"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["gray.png", "p0.png", "p1.png", "p2.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["dejpeg-manifest.jsonl", "gray.png", "p0.png", "p1.png", "p2.png"]
     assert Image.open(out / "gray.png").mode == "L"
     assert not list(out.glob(".*"))  # no temporary files left behind
 
@@ -162,13 +162,13 @@ def test_restore_single_input_into_existing_directory(jpeg_folder, tmp_path):
     out = tmp_path / "existing"
     out.mkdir()
     assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--format", "webp", "--quiet"]) == 0
-    assert [p.name for p in out.iterdir()] == ["p0.webp"]
+    assert sorted(p.name for p in out.iterdir()) == ["dejpeg-manifest.jsonl", "p0.webp"]
 
 
 def test_restore_single_input_into_new_directory_with_slash(jpeg_folder, tmp_path):
     out = tmp_path / "new" / "dir"
     assert main(["restore", str(jpeg_folder / "p1.jpg"), "-o", f"{out}/", "--quiet"]) == 0
-    assert [p.name for p in out.iterdir()] == ["p1.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["dejpeg-manifest.jsonl", "p1.png"]
 
 
 def test_restore_several_inputs_refuse_a_file_name(jpeg_folder, tmp_path, capsys, no_model_load):
@@ -294,7 +294,7 @@ def test_restore_reports_skipped_files_and_subfolders(nested_folder, tmp_path, c
     out = tmp_path / "out"
     assert main(["restore", str(nested_folder), "-o", str(out), "--quiet"]) == 0
     assert "skipped 2 non-JPEG file(s) and 1 subfolder(s) (--recursive reads them)" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["gray.png", "p0.png", "p1.png", "p2.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["gray.png", "p0.png", "p1.png", "p2.png"]
 
 
 def test_restore_recursive_mirrors_the_tree(nested_folder, tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_hostile_files_fail_with_one_line_each(tmp_path, natural_image, capsys) 
     assert "pixels per byte" in err and "bomb.jpg" in err
     assert "stray.jpg: not a readable JPEG file" in err
     assert "<" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["good.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["dejpeg-manifest.jsonl", "good.png"]
 
 
 def test_max_pixels_option(tmp_path, natural_image, capsys) -> None:

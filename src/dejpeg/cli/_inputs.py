@@ -4,8 +4,9 @@ options that several commands share."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,15 +65,9 @@ def int_in_range(low: int, high: int) -> Callable[[str], int]:
 
 
 @dataclass
-class Inputs:
-    """The files an INPUT... list names, where each lands below an output directory, and what was left out."""
+class SkippedCounts:
+    """What the named folders held that a command does not read."""
 
-    files: list[Path]
-    #: Each file's path below the output directory: its name for a file named directly, its path below the named
-    #: folder for a folder's files (so ``--recursive`` mirrors the input tree).
-    relative: list[Path]
-    #: A folder or several inputs: the output must be a directory.
-    many: bool
     #: Files in the named folders with another suffix (not images of the kind the command reads).
     skipped_files: int
     #: Subfolders not descended into (without ``--recursive``).
@@ -88,10 +83,75 @@ class Inputs:
         return f"skipped {' and '.join(parts)}" if parts else None
 
 
+@dataclass
+class Inputs(SkippedCounts):
+    """The files an INPUT... list names, where each lands below an output directory, and what was left out."""
+
+    files: list[Path]
+    #: Each file's path below the output directory: its name for a file named directly, its path below the named
+    #: folder for a folder's files (so ``--recursive`` mirrors the input tree).
+    relative: list[Path]
+    #: A folder or several inputs: the output must be a directory.
+    many: bool
+
+
+class InputStream(SkippedCounts):
+    """The files of INPUT... as :func:`expand_inputs` finds them, but walked as they are consumed, so that a folder
+    of a million files starts at once: only one folder's matching names are held (sorted, for a reproducible
+    order). Yields ``(file, path below the output directory)``; the skipped counts are complete at the end."""
+
+    def __init__(self, inputs: list[str], suffixes: set[str], recursive: bool = False) -> None:
+        super().__init__(0, 0)
+        self.named = [Path(item) for item in inputs]
+        for path in self.named:
+            if not (path.is_dir() or path.is_file()):
+                raise FileNotFoundError(f"no such file or directory: {path}")
+        #: A folder or several inputs: the output must be a directory.
+        self.many = len(self.named) > 1 or any(path.is_dir() for path in self.named)
+        #: The files named directly (few: they are command-line arguments).
+        self.named_files = [path for path in self.named if not path.is_dir()]
+        self.suffixes = suffixes
+        self.recursive = recursive
+        items = self._walk_all()
+        first = next(items, None)  # "no input images" is an error before any work, as with expand_inputs
+        if first is None:
+            raise ValueError("no input images found" + (f" ({note})" if (note := self.skipped_note("image")) else ""))
+        self._items = itertools.chain([first], items)
+
+    def __iter__(self) -> Iterator[tuple[Path, Path]]:
+        return self._items
+
+    def _walk_all(self) -> Iterator[tuple[Path, Path]]:
+        for path in self.named:
+            if path.is_dir():
+                yield from self._walk(path, Path())
+            else:
+                yield path, Path(path.name)
+
+    def _walk(self, folder: Path, below: Path) -> Iterator[tuple[Path, Path]]:
+        members: list[tuple[str, bool]] = []  # (name, is a folder to descend into)
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    self.skipped_folders += not self.recursive
+                    if self.recursive and not entry.is_symlink():  # a linked folder could lead back up: a loop
+                        members.append((entry.name, True))
+                elif os.path.splitext(entry.name)[1].lower() in self.suffixes:
+                    members.append((entry.name, False))
+                else:
+                    self.skipped_files += 1
+        members.sort()
+        for name, is_folder in members:
+            if is_folder:
+                yield from self._walk(folder / name, below / name)
+            else:
+                yield folder / name, below / name
+
+
 def expand_inputs(inputs: list[str], suffixes: set[str], recursive: bool = False) -> Inputs:
     """Files named directly plus the files of named directories whose suffix is in ``suffixes`` (and of their
     subdirectories with ``recursive``)."""
-    found = Inputs([], [], len(inputs) > 1, 0, 0)
+    found = Inputs(0, 0, [], [], len(inputs) > 1)
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -115,37 +175,56 @@ def expand_inputs(inputs: list[str], suffixes: set[str], recursive: bool = False
     return found
 
 
-def output_paths(inputs: Inputs, out: str, suffix: str, file_suffixes: set[str]) -> list[Path]:
-    """One output per input: ``out`` itself for a single file, else ``out/<relative path with suffix>``.
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where outputs go: ``root`` itself (one input, an output file) or below the directory ``root``."""
 
-    ``out`` is a directory when it exists as one or ends with a slash (then it is created), and must be one for a
-    folder or several inputs; a single output file must end in one of ``file_suffixes``. Refuses to overwrite any
-    input and to map two inputs onto one output. Creates nothing (see :func:`create_parents`), so a command can
-    check everything else before it touches the disk.
-    """
+    root: Path
+    as_directory: bool
+    suffix: str
+
+    def target(self, relative: Path) -> Path:
+        """The output of the input at ``relative`` (see :attr:`Inputs.relative`)."""
+        return self.root / relative.with_suffix(self.suffix) if self.as_directory else self.root
+
+
+def output_layout(many: bool, out: str, suffix: str, file_suffixes: set[str]) -> OutputLayout:
+    """``out`` is a directory when it exists as one or ends with a slash (then it is created), and must be one for a
+    folder or several inputs (``many``); a single output file must end in one of ``file_suffixes``."""
     out_path = Path(out)
     as_directory = out_path.is_dir() or out.endswith(("/", os.sep))
-    if inputs.many and not as_directory:
+    if many and not as_directory:
         if out_path.exists():
             raise ValueError(f"{out_path} exists and is not a directory (several inputs need a directory)")
         if out_path.suffix.lower() in IMAGE_SUFFIXES | JPEG_SUFFIXES:
             raise ValueError(f"several inputs need an output directory, not the file name {out}")
         as_directory = True
-    if as_directory:
-        targets = [out_path / rel.with_suffix(suffix) for rel in inputs.relative]
-    elif out_path.suffix.lower() not in file_suffixes:
+    if not as_directory and out_path.suffix.lower() not in file_suffixes:
         raise ValueError(
             f"unsupported output format {out_path.suffix!r} for {out}; use one of {sorted(file_suffixes)}, "
             "or end a directory with /"
         )
-    else:
-        targets = [out_path]
-    resolved_inputs = {f.resolve() for f in inputs.files}
+    return OutputLayout(out_path, as_directory, suffix)
+
+
+def check_targets(files: list[Path], targets: list[Path]) -> None:
+    """Refuse to overwrite any input and to map two inputs onto one output."""
+    resolved_inputs = {f.resolve() for f in files}
     clash = [t for t in targets if t.resolve() in resolved_inputs]
     if clash:
         raise ValueError(f"refusing to overwrite an input: {clash[0]}")
     if len({t.resolve() for t in targets}) != len(targets):
         raise ValueError("two inputs share a file stem and would write the same output")
+
+
+def output_paths(inputs: Inputs, out: str, suffix: str, file_suffixes: set[str]) -> list[Path]:
+    """One output per input: ``out`` itself for a single file, else ``out/<relative path with suffix>``
+    (:func:`output_layout`), checked by :func:`check_targets`. Creates nothing (see :func:`create_parents`), so a
+    command can check everything else before it touches the disk.
+    """
+    layout = output_layout(inputs.many, out, suffix, file_suffixes)
+    targets = [layout.target(rel) for rel in inputs.relative]
+    check_targets(inputs.files, targets)
     return targets
 
 
@@ -159,11 +238,15 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "JPEG_SUFFIXES",
     "LOSSLESS_SUFFIXES",
+    "InputStream",
     "Inputs",
+    "OutputLayout",
     "add_device_option",
+    "check_targets",
     "create_parents",
     "device_type",
     "expand_inputs",
     "int_in_range",
+    "output_layout",
     "output_paths",
 ]

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from dejpeg.api import load_model, restore_file
+from dejpeg.api import load_model
+from dejpeg.batch import MANIFEST_NAME, Batch, RestoreOptions
 from dejpeg.cli._inputs import (
     JPEG_SUFFIXES,
     LOSSLESS_SUFFIXES,
+    InputStream,
     add_device_option,
     add_precision_option,
-    create_parents,
-    expand_inputs,
-    output_paths,
+    check_targets,
+    output_layout,
 )
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
 from dejpeg.jpeg.header import MAX_PIXELS
@@ -61,37 +64,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"refuse images of more pixels, before decoding them (default {MAX_PIXELS}, Pillow's; 0: no limit)",
     )
     p.add_argument("--strict", action="store_true", help="refuse files with corrupt data (default: warn, restore)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace existing outputs (by default one that {MANIFEST_NAME} does not record as restored from the "
+        "input as it is now is skipped)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help=f"restore again the inputs {MANIFEST_NAME} records as failed (by default a re-run skips them)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = expand_inputs(args.inputs, JPEG_SUFFIXES, args.recursive)
-    targets = output_paths(inputs, args.output, f".{args.format}", set(LOSSLESS_SUFFIXES))  # before the model loads
-    if note := inputs.skipped_note("JPEG"):
-        print(f"dejpeg restore: {note}", file=sys.stderr)
-    files = inputs.files
+    inputs = InputStream(args.inputs, JPEG_SUFFIXES, args.recursive)
+    layout = output_layout(inputs.many, args.output, f".{args.format}", set(LOSSLESS_SUFFIXES))  # before the model
+    check_targets(inputs.named_files, [layout.target(Path(f.name)) for f in inputs.named_files])
     model = load_model(args.model, args.device)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
-    create_parents(targets)
-    failures: list[tuple[str, str]] = []
-    for src, dst in tqdm(list(zip(files, targets)), desc="restore", unit="img", disable=args.quiet):
-        try:
-            restore_file(
-                src,
-                dst,
-                model,
-                device=args.device,
-                consistency=args.consistency,
-                precision=args.precision,
-                png_compress_level=args.png_level,
-                max_pixels=args.max_pixels or None,
-                strict=args.strict,
-                progress=not args.quiet,
-            )
-        except Exception as err:  # a bad file must not stop the batch; it is reported below
-            why = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
-            failures.append((str(src), why.removeprefix(f"{src}: ")))  # the API's errors name the file too
-    for name, why in failures:
-        print(f"failed: {name}: {why}", file=sys.stderr)
-    done = len(files) - len(failures)
-    print(f"restored {done} of {len(files)} image(s) -> {args.output}", file=sys.stderr)
-    return 1 if failures else 0
+    options = RestoreOptions(
+        device=args.device,
+        consistency=args.consistency,
+        precision=args.precision,
+        png_compress_level=args.png_level,
+        max_pixels=args.max_pixels or None,
+        strict=args.strict,
+        tile_progress=not args.quiet,
+    )
+    with tqdm(desc="restore", unit="img", disable=args.quiet) as bar:
+
+        def report(source: Path, row: dict[str, Any]) -> None:
+            bar.update()
+            if row["status"] == "failed":
+                bar.write(f"failed: {source}: {row['error']}", file=sys.stderr)
+
+        batch = Batch(
+            model,
+            options,
+            layout.root if layout.as_directory else None,
+            overwrite=args.overwrite,
+            retry_failed=args.retry_failed,
+            report=report,
+        )
+        summary = batch.run((source, layout.target(relative)) for source, relative in inputs)
+    if note := inputs.skipped_note("JPEG"):
+        print(f"dejpeg restore: {note}", file=sys.stderr)
+    for line in summary.lines(args.output):
+        print(line, file=sys.stderr)
+    return summary.exit_code
