@@ -30,6 +30,16 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_consistency_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-consistency",
+        dest="consistency",
+        action="store_false",
+        help="skip the DCT consistency step, so a restoration may leave the quantization intervals of the JPEG's "
+        "coefficients (by default it is projected back inside them)",
+    )
+
+
 def device_type(name: str) -> str:
     """``--device``: a torch device this build and machine have, refused at parse time (not in a traceback later)."""
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dejpeg.api import evaluate
-from dejpeg.cli._inputs import add_device_option, add_precision_option, int_in_range
+from dejpeg.cli._inputs import add_consistency_option, add_device_option, add_precision_option, int_in_range
 from dejpeg.imageio import atomic_write_bytes
 from dejpeg.jpeg.transforms import QUALITY_MAX, QUALITY_MIN
 
@@ -37,13 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     p.add_argument("--plot", default=None, help="also draw PSNR and its gain against quality as a PNG (matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--no-consistency",
-        dest="consistency",
-        action="store_false",
-        help="skip the DCT consistency step, so restorations may leave the quantization intervals of the JPEG's "
-        "coefficients (by default they are projected back inside them)",
-    )
+    add_consistency_option(p)
 
 
 def format_table(result: dict) -> str:

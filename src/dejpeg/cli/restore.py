@@ -15,6 +15,7 @@ from dejpeg.cli._inputs import (
     JPEG_SUFFIXES,
     LOSSLESS_SUFFIXES,
     InputStream,
+    add_consistency_option,
     add_device_option,
     add_precision_option,
     check_targets,
@@ -49,13 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"PNG zlib level (default {PNG_COMPRESS_LEVEL}; 6: ~3%% smaller for 1.7x the time; 9: slowest)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--no-consistency",
-        dest="consistency",
-        action="store_false",
-        help="skip the DCT consistency step, so the result may leave the quantization intervals of the file's "
-        "coefficients (by default it is projected back inside them)",
-    )
+    add_consistency_option(p)
     p.add_argument(
         "--max-pixels",
         type=int,
