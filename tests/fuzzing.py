@@ -15,9 +15,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import resource
 import shutil
-import queue
 import subprocess
 import sys
 import threading
@@ -494,6 +494,13 @@ def _limit_memory(limit: int) -> Callable[[], None]:
     return apply
 
 
+def _pump(stream: io.TextIOBase, lines: queue.Queue[str | None]) -> None:
+    """Lines of a worker's output into a queue, then None: the supervisor waits on it with a deadline."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 def _run_chunk(
     folder: Path, names: list[str], per_file: float, startup: float, memory: int, results: dict[str, dict]
 ) -> None:
@@ -504,13 +511,17 @@ def _run_chunk(
         tmpdir.mkdir()
         env = {**os.environ, "TMPDIR": str(tmpdir), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": ""}
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+        code = "import sys, pathlib, fuzzing; fuzzing.worker(pathlib.Path(sys.argv[1]), sys.argv[2:])"
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys, fuzzing; fuzzing.worker(__import__('pathlib').Path(sys.argv[1]), sys.argv[2:])",
-             str(folder), *pending],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit_memory(memory),
-        )  # fmt: skip
+            [sys.executable, "-c", code, str(folder), *pending],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=_limit_memory(memory),
+        )
         lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=lambda: [*map(lines.put, proc.stdout), lines.put(None)], daemon=True).start()
+        threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
         current, deadline, timed_out = None, time.monotonic() + startup + per_file, False
         while True:
             try:
