@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzzing import FAILURES, MEMORY_LIMIT, generate, run_cases, table  # noqa: E402
+from fuzzing import FAILURES, MEMORY_LIMIT, SECONDS_PER_MEGAPIXEL, generate, run_cases, table  # noqa: E402
 
 
 def main() -> int:
@@ -44,9 +44,10 @@ def main() -> int:
             shutil.copy(next(Path(tmp).glob(f"w*/{result['file']}")), keep / result["file"])
     seconds = time.perf_counter() - start
     print(table(results))
-    print(
-        f"seed {args.seed}, {args.jobs} workers, {args.timeout:.0f} s per file, {args.memory_gib:.1f} GiB, {seconds:.0f} s"
+    limits = (
+        f"{args.timeout:.0f} s per file (+{SECONDS_PER_MEGAPIXEL:.0f} s per declared Mpx), {args.memory_gib:.1f} GiB"
     )
+    print(f"seed {args.seed}, {args.jobs} workers, {limits}, {seconds:.0f} s")
     for result in failed:
         print(f"{result['outcome']}: {result['file']}: {json.dumps(result['steps'])[:500]}")
     if failed:

@@ -35,6 +35,10 @@ RESTORED, REFUSED = "restored", "refused"
 FAILURES = ("crash", "hang", "memory", "traceback", "unclear-error", "garbage", "leftover-temp", "output-left")
 #: Restored images this far from Pillow's own decode of the file (PSNR, dB) are garbage, not restorations.
 GARBAGE_PSNR = 20.0
+#: Time a file may take beyond the per-file budget, per megapixel its header declares: a tiny file may declare a
+#: megapixel (under the pixels-per-byte bound), which the CLI and the API each restore in ~40 s on one fp32 thread.
+#: A slow large image is not a hang; a file that overruns this is.
+SECONDS_PER_MEGAPIXEL = 120.0
 #: Address space of a worker; a normal restore of a small file peaks near 0.8 GiB (torch, the model, libjpeg).
 MEMORY_LIMIT = 3 << 30
 
@@ -494,6 +498,17 @@ def _limit_memory(limit: int) -> Callable[[], None]:
     return apply
 
 
+def _megapixels(path: Path) -> float:
+    """The megapixels a file declares, 0 where its header is unreadable (it is refused before any work)."""
+    from dejpeg.jpeg.header import parse_header
+
+    try:
+        header = parse_header(path.read_bytes())
+    except ValueError:
+        return 0.0
+    return header.width * header.height / 1e6
+
+
 def _pump(stream: io.TextIOBase, lines: queue.Queue[str | None]) -> None:
     """Lines of a worker's output into a queue, then None: the supervisor waits on it with a deadline."""
     for line in stream:
@@ -533,7 +548,8 @@ def _run_chunk(
             if line is None:
                 break
             if line.startswith("start "):
-                current, deadline = line[6:].strip(), time.monotonic() + per_file
+                current = line[6:].strip()
+                deadline = time.monotonic() + per_file + SECONDS_PER_MEGAPIXEL * _megapixels(folder / current)
             elif line.startswith("{"):
                 result = json.loads(line)
                 results[result["file"]] = result
