@@ -7,6 +7,7 @@ import math
 import os
 import struct
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -166,6 +167,39 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
         raise
 
 
+#: ICC data colour spaces (profile header bytes 16-20) that describe gray and RGB pixels.
+_ICC_SPACES = {True: b"GRAY", False: b"RGB "}
+#: EXIF orientation (1-8) -> the transposes that show the image upright (Pillow's ``ImageOps.exif_transpose``).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def profile_fits(icc_profile: bytes | None, gray: bool) -> bool:
+    """Whether an ICC profile is one for these pixels: long enough for its header, of their colour space."""
+    return bool(icc_profile) and len(icc_profile) >= 128 and icc_profile[16:20] == _ICC_SPACES[gray]
+
+
+def apply_orientation(image_u8: np.ndarray, exif: bytes) -> np.ndarray:
+    """The pixels turned as the EXIF orientation tag says (unchanged where it is absent, 1, or unreadable)."""
+    tags = Image.Exif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of corrupt EXIF without naming the file
+            tags.load(exif.removeprefix(b"Exif\0\0"))
+            orientation = tags.get(0x0112)
+    except Exception:  # noqa: BLE001 - Pillow raises all sorts on corrupt EXIF; it then says nothing
+        return image_u8
+    method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return image_u8 if method is None else np.asarray(Image.fromarray(image_u8).transpose(method))
+
+
 def save_image(
     image_u8: np.ndarray,
     path: str | os.PathLike,
@@ -175,9 +209,10 @@ def save_image(
 ) -> None:
     """Save losslessly in the format named by the suffix (PNG, BMP, TIFF, lossless WebP), atomically.
 
-    ``exif`` and ``icc_profile`` are carried over where the format stores them (not BMP), so a
-    restored photo keeps its orientation and colours. ``png_compress_level`` (0-9) trades PNG
-    size for time; the pixels are the same at every level.
+    ``exif`` and ``icc_profile`` are carried over where the format stores them, so a restored photo keeps its
+    orientation and colours; BMP stores neither, so its pixels are turned as the EXIF orientation says. A profile
+    for another colour space than the image's (a CMYK file's, on the RGB restoration) is dropped: readers reject it.
+    ``png_compress_level`` (0-9) trades PNG size for time; the pixels are the same at every level.
     """
     if not 0 <= png_compress_level <= 9:
         raise ValueError(f"png_compress_level must be 0..9, got {png_compress_level}")
@@ -185,6 +220,11 @@ def save_image(
     fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r}; use one of {sorted(LOSSLESS_SUFFIXES)}")
+    icc_profile = icc_profile if profile_fits(icc_profile, image_u8.ndim == 2) else None
+    if (
+        fmt == "BMP" and exif
+    ):  # BMP keeps no EXIF: turn the pixels as the orientation says, or the photo lies on its side
+        image_u8 = apply_orientation(image_u8, exif)
     if fmt == "PNG":
         atomic_write_bytes(encode_png(image_u8, png_compress_level, exif, icc_profile), path)
         return
