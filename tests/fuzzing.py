@@ -33,6 +33,9 @@ from PIL import Image, ImageCms
 # Outcomes: the two good ones, then the failures.
 RESTORED, REFUSED = "restored", "refused"
 FAILURES = ("crash", "hang", "memory", "traceback", "unclear-error", "garbage", "leftover-temp", "output-left")
+_SPACES = {2: b"GRAY", 3: b"RGB "}  # ICC colour space of gray and RGB pixels
+#: Output formats, in turn: PNG most often, and the others with their own metadata handling.
+FORMATS = (".png", ".png", ".bmp", ".tif", ".webp")
 #: Restored images this far from Pillow's own decode of the file (PSNR, dB) are garbage, not restorations.
 GARBAGE_PSNR = 20.0
 #: Time a file may take beyond the per-file budget, per megapixel its header declares: a tiny file may declare a
@@ -393,6 +396,33 @@ def _judge_image(restored: np.ndarray, reference: np.ndarray | None) -> str | No
     return None if psnr >= GARBAGE_PSNR else f"PSNR {psnr:.1f} dB against Pillow's decode"
 
 
+def _judge_output(out: Path, source: Path, reference: np.ndarray | None) -> str | None:
+    """Why a restored file is garbage: its pixels, or an ICC profile that readers reject (libpng: a declared length
+    that is not its length, another colour space than the pixels').
+
+    BMP keeps no EXIF, so it is written upright; Pillow reads a TIFF upright too: either may match the decode turned
+    as its EXIF says. WebP has no gray: a gray restoration comes back as three equal channels.
+    """
+    from PIL import ImageOps
+
+    with Image.open(out) as im:
+        pixels, icc = np.asarray(im).copy(), im.info.get("icc_profile")
+    if icc and (len(icc) < 128 or int.from_bytes(icc[:4], "big") != len(icc) or icc[16:20] != _SPACES[pixels.ndim]):
+        return f"an ICC profile readers reject ({len(icc)} bytes, declares {icc[:4].hex()}, space {icc[16:20]!r})"
+    if out.suffix == ".webp" and reference is not None and reference.ndim == 2 and pixels.ndim == 3:
+        if not (pixels == pixels[..., :1]).all():
+            return "a gray file restored in colour"
+        pixels = pixels[..., 0]
+    if reference is not None and pixels.shape != reference.shape:
+        try:
+            with Image.open(source) as im:
+                upright = ImageOps.exif_transpose(im)
+                reference = np.asarray(upright if upright.mode == "L" else upright.convert("RGB")).copy()
+        except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation
+            pass
+    return _judge_image(pixels, reference)
+
+
 def _judge_refusal(message: str, path: Path) -> str | None:
     """Why an error message is not a clear one-line refusal naming the file, or None."""
     if "Traceback" in message:
@@ -432,8 +462,7 @@ def _run_file(path: Path, out: Path, tmpdir: Path) -> dict[str, object]:
             steps[step] = RESTORED
             if step == "cli":
                 try:
-                    with Image.open(out) as im:
-                        why = _judge_image(np.asarray(im).copy(), reference)
+                    why = _judge_output(out, path, reference)
                 except Exception as error:  # noqa: BLE001
                     why = f"output unreadable: {error}"
                 steps[step] = RESTORED if why is None else f"garbage: {why}"
@@ -475,7 +504,8 @@ def worker(folder: Path, names: list[str]) -> None:
     out.parent.mkdir(exist_ok=True)
     for name in names:
         print(f"start {name}", flush=True)
-        print(json.dumps(_run_file(folder / name, out, tmpdir)), flush=True)
+        suffix = FORMATS[sum(name.encode()) % len(FORMATS)]
+        print(json.dumps(_run_file(folder / name, out.with_suffix(suffix), tmpdir)), flush=True)
 
 
 # --- the supervisor -----------------------------------------------------------------------------------------------

@@ -126,8 +126,10 @@ def test_a_profile_for_another_colour_space_is_dropped(tmp_path):
         with Image.open(tmp_path / f"cmyk{suffix}") as cmyk, Image.open(tmp_path / f"rgb{suffix}") as rgb:
             assert "icc_profile" not in cmyk.info and rgb.info["icc_profile"] == rgb_profile
     save_image(image[..., 0], tmp_path / "gray.png", icc_profile=rgb_profile)  # an RGB profile on gray pixels
-    with Image.open(tmp_path / "gray.png") as gray:
-        assert "icc_profile" not in gray.info
+    save_image(image, tmp_path / "length.png", icc_profile=b"\0\0\0\1" + rgb_profile[4:])  # a lying length
+    for name in ("gray.png", "length.png"):
+        with Image.open(tmp_path / name) as bad:
+            assert "icc_profile" not in bad.info
 
 
 def test_bmp_is_turned_as_the_exif_orientation_says(tmp_path):

@@ -182,8 +182,11 @@ _ORIENTATION = {
 
 
 def profile_fits(icc_profile: bytes | None, gray: bool) -> bool:
-    """Whether an ICC profile is one for these pixels: long enough for its header, of their colour space."""
-    return bool(icc_profile) and len(icc_profile) >= 128 and icc_profile[16:20] == _ICC_SPACES[gray]
+    """Whether an ICC profile is one for these pixels, as libpng checks it: a header declaring the profile's own
+    length, and their colour space."""
+    if not icc_profile or len(icc_profile) < 128 or int.from_bytes(icc_profile[:4], "big") != len(icc_profile):
+        return False
+    return icc_profile[16:20] == _ICC_SPACES[gray]
 
 
 def apply_orientation(image_u8: np.ndarray, exif: bytes) -> np.ndarray:
