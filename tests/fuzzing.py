@@ -32,7 +32,17 @@ from PIL import Image, ImageCms
 
 # Outcomes: the two good ones, then the failures.
 RESTORED, REFUSED = "restored", "refused"
-FAILURES = ("crash", "hang", "memory", "traceback", "unclear-error", "garbage", "leftover-temp", "output-left")
+FAILURES = (
+    "crash",
+    "hang",
+    "memory",
+    "traceback",
+    "unclear-error",
+    "garbage",
+    "inconsistent",  # the CLI and the API disagree: one restores what the other refuses
+    "leftover-temp",
+    "output-left",
+)
 _SPACES = {2: b"GRAY", 3: b"RGB "}  # ICC colour space of gray and RGB pixels
 #: Output formats, in turn: PNG most often, and the others with their own metadata handling.
 FORMATS = (".png", ".png", ".bmp", ".tif", ".webp")
@@ -514,6 +524,8 @@ def worker(folder: Path, names: list[str]) -> None:
 def outcome(steps: dict[str, str]) -> str:
     """A file's outcome: its worst step's (a failure if any step failed, else refused if any refused)."""
     kinds = [step.split(":", 1)[0] for step in steps.values()]
+    if {steps.get("cli", "").split(":", 1)[0], steps.get("api", "").split(":", 1)[0]} == {RESTORED, REFUSED}:
+        kinds.append("inconsistent")
     for failure in FAILURES:
         if failure in kinds:
             return failure

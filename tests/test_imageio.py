@@ -146,3 +146,12 @@ def test_bmp_is_turned_as_the_exif_orientation_says(tmp_path):
     save_image(image, tmp_path / "bad.bmp", exif=b"Exif\0\0MM\0*garbage")  # unreadable EXIF: pixels as they are
     with Image.open(tmp_path / "bad.bmp") as bmp:
         np.testing.assert_array_equal(np.asarray(bmp), image)
+
+
+def test_tiff_with_unreadable_exif_is_written_without_it(tmp_path):
+    """Pillow's TIFF writer parses the EXIF: a fuzzed file's made ``dejpeg restore -o x.tif`` fail with
+    "SyntaxError: not a TIFF file" while PNG and the API restored it."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    save_image(image, tmp_path / "out.tif", exif=b"Exif\0\0MM\0MM\0*\0" + bytes(20))
+    with Image.open(tmp_path / "out.tif") as tif:
+        np.testing.assert_array_equal(np.asarray(tif), image)

@@ -189,16 +189,23 @@ def profile_fits(icc_profile: bytes | None, gray: bool) -> bool:
     return icc_profile[16:20] == _ICC_SPACES[gray]
 
 
-def apply_orientation(image_u8: np.ndarray, exif: bytes) -> np.ndarray:
-    """The pixels turned as the EXIF orientation tag says (unchanged where it is absent, 1, or unreadable)."""
+def _exif_tags(exif: bytes) -> Image.Exif | None:
+    """The EXIF tags, or None where Pillow cannot read them (it raises all sorts on corrupt EXIF)."""
     tags = Image.Exif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns of corrupt EXIF without naming the file
             tags.load(exif.removeprefix(b"Exif\0\0"))
-            orientation = tags.get(0x0112)
-    except Exception:  # noqa: BLE001 - Pillow raises all sorts on corrupt EXIF; it then says nothing
-        return image_u8
+            tags.get(0x0112)
+    except Exception:  # noqa: BLE001 - any failure means: unreadable
+        return None
+    return tags
+
+
+def apply_orientation(image_u8: np.ndarray, exif: bytes) -> np.ndarray:
+    """The pixels turned as the EXIF orientation tag says (unchanged where it is absent, 1, or unreadable)."""
+    tags = _exif_tags(exif)
+    orientation = None if tags is None else tags.get(0x0112)
     method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
     return image_u8 if method is None else np.asarray(Image.fromarray(image_u8).transpose(method))
 
@@ -233,6 +240,8 @@ def save_image(
         return
     buf = io.BytesIO()
     options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
+    if fmt == "TIFF" and exif and _exif_tags(exif) is None:
+        exif = None  # Pillow's TIFF writer parses the EXIF: corrupt EXIF would fail the whole file ("SyntaxError")
     if fmt != "BMP":
         options.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
     Image.fromarray(image_u8).save(buf, format=fmt, **options)
