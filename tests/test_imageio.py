@@ -155,3 +155,9 @@ def test_tiff_with_unreadable_exif_is_written_without_it(tmp_path):
     save_image(image, tmp_path / "out.tif", exif=b"Exif\0\0MM\0MM\0*\0" + bytes(20))
     with Image.open(tmp_path / "out.tif") as tif:
         np.testing.assert_array_equal(np.asarray(tif), image)
+
+
+def test_webp_over_its_size_limit_is_refused_in_words(tmp_path):
+    with pytest.raises(ValueError, match="WebP holds at most 16383 pixels a side, this image is 16384x1: use PNG"):
+        save_image(np.zeros((1, 16384), np.uint8), tmp_path / "wide.webp")
+    assert not list(tmp_path.iterdir())
