@@ -127,7 +127,8 @@ def test_a_profile_for_another_colour_space_is_dropped(tmp_path):
             assert "icc_profile" not in cmyk.info and rgb.info["icc_profile"] == rgb_profile
     save_image(image[..., 0], tmp_path / "gray.png", icc_profile=rgb_profile)  # an RGB profile on gray pixels
     save_image(image, tmp_path / "length.png", icc_profile=b"\0\0\0\1" + rgb_profile[4:])  # a lying length
-    for name in ("gray.png", "length.png"):
+    save_image(image[..., 0], tmp_path / "gray.webp", icc_profile=rgb_profile[:16] + b"GRAY" + rgb_profile[20:])
+    for name in ("gray.png", "length.png", "gray.webp"):  # WebP stores gray as RGB: a gray profile does not fit
         with Image.open(tmp_path / name) as bad:
             assert "icc_profile" not in bad.info
 

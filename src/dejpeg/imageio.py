@@ -235,7 +235,8 @@ def save_image(
     if fmt == "WEBP" and max(image_u8.shape[:2]) > WEBP_MAX_SIDE:
         raise ValueError(f"WebP holds at most {WEBP_MAX_SIDE} pixels a side, this image is {image_u8.shape[1]}x"
                          f"{image_u8.shape[0]}: use PNG or TIFF")  # fmt: skip
-    icc_profile = icc_profile if profile_fits(icc_profile, image_u8.ndim == 2) else None
+    stored_gray = image_u8.ndim == 2 and fmt != "WEBP"  # WebP has no gray: it stores gray pixels as RGB
+    icc_profile = icc_profile if profile_fits(icc_profile, stored_gray) else None
     if (
         fmt == "BMP" and exif
     ):  # BMP keeps no EXIF: turn the pixels as the orientation says, or the photo lies on its side
