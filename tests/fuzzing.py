@@ -376,7 +376,7 @@ def generate(count: int, seed: int = 0) -> list[Case]:
     return cases[:count]
 
 
-# --- the worker (run as ``python fuzzing.py worker FOLDER``) ------------------------------------------------------
+# --- the worker (started by the supervisor: ``fuzzing.worker(folder, names)``) -----------------------------------
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
