@@ -5,7 +5,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from dejpeg.imageio import adler32_combine, atomic_write_bytes, encode_png, list_images, save_image
 
@@ -113,3 +113,52 @@ def test_adler32_combine_matches_the_checksum_of_the_joined_bytes():
         first, second = rng.bytes(first_length), rng.bytes(second_length)
         combined = adler32_combine(zlib.adler32(first), zlib.adler32(second), second_length)
         assert combined == zlib.adler32(first + second)
+
+
+def test_a_profile_for_another_colour_space_is_dropped(tmp_path):
+    """A CMYK JPEG's profile copied into the RGB restoration made a PNG that libpng rejects."""
+    rgb_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk_profile = rgb_profile[:16] + b"CMYK" + rgb_profile[20:]
+    image = np.zeros((8, 8, 3), np.uint8)
+    for suffix in (".png", ".tif", ".webp"):
+        save_image(image, tmp_path / f"cmyk{suffix}", icc_profile=cmyk_profile)
+        save_image(image, tmp_path / f"rgb{suffix}", icc_profile=rgb_profile)
+        with Image.open(tmp_path / f"cmyk{suffix}") as cmyk, Image.open(tmp_path / f"rgb{suffix}") as rgb:
+            assert "icc_profile" not in cmyk.info and rgb.info["icc_profile"] == rgb_profile
+    save_image(image[..., 0], tmp_path / "gray.png", icc_profile=rgb_profile)  # an RGB profile on gray pixels
+    save_image(image, tmp_path / "length.png", icc_profile=b"\0\0\0\1" + rgb_profile[4:])  # a lying length
+    save_image(image[..., 0], tmp_path / "gray.webp", icc_profile=rgb_profile[:16] + b"GRAY" + rgb_profile[20:])
+    for name in ("gray.png", "length.png", "gray.webp"):  # WebP stores gray as RGB: a gray profile does not fit
+        with Image.open(tmp_path / name) as bad:
+            assert "icc_profile" not in bad.info
+
+
+def test_bmp_is_turned_as_the_exif_orientation_says(tmp_path):
+    """BMP keeps no EXIF: a photo taken sideways (orientation 6) was written sideways."""
+    image = np.arange(6 * 4 * 3, dtype=np.uint8).reshape(6, 4, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save_image(image, tmp_path / "turned.bmp", exif=b"Exif\0\0" + exif.tobytes())
+    save_image(image, tmp_path / "kept.png", exif=exif.tobytes())
+    with Image.open(tmp_path / "kept.png") as png:
+        upright = np.asarray(ImageOps.exif_transpose(png))
+    with Image.open(tmp_path / "turned.bmp") as bmp:
+        np.testing.assert_array_equal(np.asarray(bmp), upright)
+    save_image(image, tmp_path / "bad.bmp", exif=b"Exif\0\0MM\0*garbage")  # unreadable EXIF: pixels as they are
+    with Image.open(tmp_path / "bad.bmp") as bmp:
+        np.testing.assert_array_equal(np.asarray(bmp), image)
+
+
+def test_tiff_with_unreadable_exif_is_written_without_it(tmp_path):
+    """Pillow's TIFF writer parses the EXIF: a fuzzed file's made ``dejpeg restore -o x.tif`` fail with
+    "SyntaxError: not a TIFF file" while PNG and the API restored it."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    save_image(image, tmp_path / "out.tif", exif=b"Exif\0\0MM\0MM\0*\0" + bytes(20))
+    with Image.open(tmp_path / "out.tif") as tif:
+        np.testing.assert_array_equal(np.asarray(tif), image)
+
+
+def test_webp_over_its_size_limit_is_refused_in_words(tmp_path):
+    with pytest.raises(ValueError, match="WebP holds at most 16383 pixels a side, this image is 16384x1: use PNG"):
+        save_image(np.zeros((1, 16384), np.uint8), tmp_path / "wide.webp")
+    assert not list(tmp_path.iterdir())

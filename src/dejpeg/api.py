@@ -22,6 +22,7 @@ from dejpeg.imageio import PNG_COMPRESS_LEVEL, list_images, load_rgb_u8, save_im
 from dejpeg.jpeg import (
     DecodedJpeg,
     JpegCoefficients,
+    coefficients_in_range,
     decode,
     decode_luma,
     encode,
@@ -200,7 +201,8 @@ def _coefficients_or_none(
 ) -> JpegCoefficients | None:
     """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
     libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
-    Pillow's pixels are not the same image: those are restored without the step rather than refused.
+    Pillow's pixels are not the same image or that hold coefficients no 8-bit image has: those are restored
+    without the step rather than refused.
 
     Corrupt data that libjpeg decoded anyway is warned of once per file, or refused when ``strict``.
     """
@@ -214,16 +216,16 @@ def _coefficients_or_none(
         if strict:
             raise ValueError(f"refused (strict): {coefficients.corrupt[0]}{more}")
         warnings.warn(f"{name}{coefficients.corrupt[0]}{more}; restoring what the decoder recovered", stacklevel=4)
-    if not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data, max_pixels)):
-        if strict:
-            raise ValueError("refused (strict): libjpeg and Pillow decode this file differently (corrupt data)")
-        warnings.warn(
-            f"{name}restoring without the DCT consistency step: libjpeg and Pillow decode this file differently "
-            "(corrupt data)",
-            stacklevel=4,
-        )
-        return None
-    return coefficients
+    if not coefficients_in_range(coefficients):
+        problem = "coefficients out of the range of 8-bit images (corrupt data)"
+    elif not luma_matches(coefficients, jpeg.pixels if jpeg.pixels.ndim == 2 else decode_luma(data, max_pixels)):
+        problem = "libjpeg and Pillow decode this file differently (corrupt data)"
+    else:
+        return coefficients
+    if strict:
+        raise ValueError(f"refused (strict): {problem}")
+    warnings.warn(f"{name}restoring without the DCT consistency step: {problem}", stacklevel=4)
+    return None
 
 
 def _read_source(source: str | os.PathLike | bytes) -> bytes:

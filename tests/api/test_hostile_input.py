@@ -73,7 +73,8 @@ def test_the_step_is_skipped_with_a_warning_when_the_decoders_disagree(natural_i
     path = tmp_path / "corrupt.jpg"
     path.write_bytes(decoders_disagree(encode(natural_image(48, 64), quality=50)))
     named = re.escape(str(path))
-    message = f"^{named}: restoring without the DCT consistency step: libjpeg and Pillow decode this file differently"
+    message = f"^{named}: restoring without the DCT consistency step: "
+    message += "(libjpeg and Pillow decode this file differently|coefficients out of the range of 8-bit images)"
     with pytest.warns(UserWarning) as caught:
         restored = restore(path)
     assert [re.match(message, str(w.message)) is not None for w in caught] == [False, True]  # corrupt data, then this

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 import dejpeg
 from dejpeg.cli.__main__ import main
@@ -124,7 +124,7 @@ def test_restore_keeps_exif_orientation_and_icc_profile(tmp_path, natural_image)
     src = tmp_path / "phone.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 CW when displayed
-    icc = b"fake-icc-profile-bytes"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # a made-up one would be dropped
     Image.fromarray(natural_image(32, 48)).save(src, quality=30, exif=exif.tobytes(), icc_profile=icc)
     out = tmp_path / "phone.png"
     assert main(["restore", str(src), "-o", str(out), "--quiet"]) == 0

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from dejpeg.jpeg import estimate_quality, read_coefficients
+from dejpeg.jpeg.codec import open_jpeg
+from dejpeg.jpeg.header import check_header
 
 COMPONENT_NAMES = {1: ("Y",), 3: ("Y", "Cb", "Cr")}
 #: Component names of the colour spaces libjpeg's coefficient reader refuses, by Pillow mode and Adobe transform.
@@ -24,14 +24,23 @@ OTHER_COMPONENT_NAMES = {
 
 
 def jpeg_info(path: str | Path) -> dict[str, Any]:
-    """JSON-serialisable description of a JPEG file."""
+    """JSON-serialisable description of a JPEG file; its errors name the file (one bad file of several)."""
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory; info reads JPEG files")
     try:
-        coeffs = read_coefficients(path)
+        return _jpeg_info(path)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def _jpeg_info(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ValueError("a directory; info reads JPEG files")
+    data = path.read_bytes()
+    check_header(data)  # hostile headers are refused here, not handed to Pillow below
+    try:
+        coeffs = read_coefficients(data)
     except ValueError:  # CMYK, YCCK or Adobe RGB: restore reads these through Pillow, so info does too
-        return _pillow_jpeg_info(path)
+        return _pillow_jpeg_info(path, data)
     estimate = estimate_quality(coeffs.qtables)
     components = []
     for name, comp, sampling, table in zip(
@@ -46,7 +55,7 @@ def jpeg_info(path: str | Path) -> dict[str, Any]:
             }
         )
     raw_bytes = coeffs.height * coeffs.width * len(coeffs.components)
-    size = path.stat().st_size
+    size = len(data)
     return {
         "file": str(path),
         "bytes": size,
@@ -59,19 +68,16 @@ def jpeg_info(path: str | Path) -> dict[str, Any]:
     }
 
 
-def _pillow_jpeg_info(path: Path) -> dict[str, Any]:
+def _pillow_jpeg_info(path: Path, data: bytes) -> dict[str, Any]:
     """:func:`jpeg_info` from Pillow's header parse, for colour spaces the coefficient reader refuses."""
-    data = path.read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as pil:
-            if pil.format != "JPEG":
-                raise ValueError(f"not a JPEG file (format {pil.format})")
+    with open_jpeg(data) as pil:
+        try:
             pil.load()  # a corrupt file fails here, as it would in restore
-            layers, quant, mode = pil.layer, pil.quantization, pil.mode
-            transform = pil.info.get("adobe_transform", 1 if len(layers) == 3 else 0)
-            width, height = pil.size
-    except OSError as error:
-        raise ValueError(f"not a readable JPEG file: {error}") from error
+        except OSError as error:
+            raise ValueError(f"corrupt JPEG data: {error}") from error
+        layers, quant, mode = pil.layer, pil.quantization, pil.mode
+        transform = pil.info.get("adobe_transform", 1 if len(layers) == 3 else 0)
+        width, height = pil.size
     names = OTHER_COMPONENT_NAMES.get((mode, transform), tuple(f"C{i}" for i in range(len(layers))))
     h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
     tables = {k: np.asarray(quant[k], dtype=np.int32).reshape(8, 8) for k in quant}

@@ -13,6 +13,7 @@ from dejpeg.jpeg.codec import (
 )
 from dejpeg.jpeg.coefficients import (
     JpegCoefficients,
+    coefficients_in_range,
     decode_luma_from_coefficients,
     luma_matches,
     read_coefficients,
@@ -43,6 +44,7 @@ __all__ = [
     "jpeg_roundtrip",
     "read_qtables",
     "JpegCoefficients",
+    "coefficients_in_range",
     "decode_luma_from_coefficients",
     "luma_matches",
     "read_coefficients",

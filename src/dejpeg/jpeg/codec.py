@@ -76,14 +76,21 @@ def _read(source: PathOrBytes) -> bytes:
     return bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
 
 
-def _open(data: bytes) -> Image.Image:
-    """Open without decoding; unreadable image data is a ValueError like every other bad input."""
+def open_jpeg(data: bytes) -> Image.Image:
+    """Open without decoding; unreadable image data, or another format, is a ValueError like every other bad input.
+
+    An MPO (what phones write: a JPEG, then more images after it) opens as its first image, the JPEG.
+    """
     try:
-        return Image.open(io.BytesIO(data))
+        pil = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as error:  # its message is the repr of our buffer: say it in words
         raise ValueError("not a readable JPEG file") from error
     except (OSError, Image.DecompressionBombError) as error:  # a truncated header, or over Pillow's own limit
         raise ValueError(f"not a readable JPEG file: {error}") from error
+    if pil.format not in ("JPEG", "MPO"):
+        pil.close()
+        raise ValueError(f"not a JPEG file (format {pil.format})")
+    return pil
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,7 @@ def read_jpeg(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> Decod
     """
     data = _read(source)
     check_header(data, max_pixels)
-    with _open(data) as pil:
-        if pil.format != "JPEG":
-            raise ValueError(f"not a JPEG file (format {pil.format})")
+    with open_jpeg(data) as pil:
         try:
             pil.load()
         except OSError as error:  # truncated or corrupt entropy-coded data
@@ -132,7 +137,7 @@ def decode_luma(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> np.
     The header is checked first, as in :func:`read_jpeg`."""
     data = _read(source)
     check_header(data, max_pixels)
-    with _open(data) as pil:
+    with open_jpeg(data) as pil:
         if pil.mode != "L":
             pil.draft("L", pil.size)
         try:
@@ -149,9 +154,7 @@ def read_qtables(source: PathOrBytes) -> np.ndarray:
     """
     data = _read(source)
     parse_header(data)
-    with _open(data) as pil:
-        if pil.format != "JPEG":
-            raise ValueError(f"not a JPEG file (format {pil.format})")
+    with open_jpeg(data) as pil:
         quant = pil.quantization
     return np.stack([np.asarray(quant[k], dtype=np.int32).reshape(8, 8) for k in sorted(quant)])
 

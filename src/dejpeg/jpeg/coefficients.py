@@ -21,7 +21,7 @@ import torch
 
 from dejpeg.jpeg.codec import PathOrBytes
 from dejpeg.jpeg.dct import idct_8x8
-from dejpeg.jpeg.header import MAX_PIXELS, check_header
+from dejpeg.jpeg.header import MAX_PIXELS, check_header, without_app_segments
 
 # Colour spaces whose component 0 is luma and that libjpeg can write back unchanged.
 _SUPPORTED_SPACES = {"JCS_GRAYSCALE", "JCS_YCbCr"}
@@ -122,7 +122,7 @@ def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) 
     with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
         path = os.path.join(tmp, "in.jpg")
         with open(path, "wb") as f:
-            f.write(data)
+            f.write(without_app_segments(data))
         jpeg, corrupt = _load_dct(path)
     if jpeg.jpeg_color_space.name not in _SUPPORTED_SPACES:
         raise ValueError(f"unsupported JPEG colour space {jpeg.jpeg_color_space.name}; need gray or YCbCr")
@@ -205,3 +205,21 @@ def luma_matches(coeffs: JpegCoefficients, luma_u8: np.ndarray, max_blocks: int 
     theirs = luma_u8[: full_rows * 8, : full_cols * 8].reshape(full_rows, 8, full_cols, 8)[picked].transpose(0, 2, 1, 3)
     difference = np.abs(decoded.numpy() - theirs).mean(axis=(2, 3))
     return bool(difference.max() <= tolerance)
+
+
+#: No 8-bit image has a DCT coefficient larger than this (the DC of a block of 255s, less 128, is 8 * 127 = 1016;
+#: each AC is at most 128 * (sum of |cos|)^2 / 4 < 850); quantization rounds by at most half a step more.
+MAX_COEFFICIENT = 1024
+
+
+def coefficients_in_range(coeffs: JpegCoefficients) -> bool:
+    """Whether every dequantized coefficient is one an 8-bit image can have.
+
+    Why: corrupt entropy-coded data can decode to a DC of thousands; decoders clamp the pixels it makes, but the
+    consistency step would pull the restoration toward the unclamped value, far from every decoder's image.
+    """
+    for component, table in zip(coeffs.components, coeffs.qtables):
+        limit = MAX_COEFFICIENT // table + 1  # in quantization steps: |c| * q <= 1024 + q / 2
+        if (np.abs(component.astype(np.int32)) > limit).any():
+            return False
+    return True

@@ -7,6 +7,7 @@ lets such files be refused before anything is allocated from an untrusted size.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -53,15 +54,16 @@ def _check_dqt(segment: bytes) -> None:
         pos += 1 + size
 
 
-def parse_header(data: bytes) -> JpegHeader:
-    """Walk the markers from SOI to the first scan: check every quantization table, return the frame header.
+def _segments(data: bytes) -> Iterator[tuple[int, int, bytes, int]]:
+    """Each marker segment from SOI to the first scan: (offset of its marker code, the code, its contents, the
+    offset after it). Standalone markers are skipped.
 
     Raises:
-        ValueError: not a JPEG, truncated header, no frame before the first scan, or a zero quantization step.
+        ValueError: not a JPEG, or a truncated header.
     """
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG file (no SOI marker)")
-    pos, frame = 2, None
+    pos = 2
     while True:
         # As libjpeg finds the next marker: skip stray bytes up to an 0xFF, then fill bytes, then its code.
         pos = data.find(b"\xff", pos)
@@ -69,7 +71,7 @@ def parse_header(data: bytes) -> JpegHeader:
             pos += 1
         if not 0 <= pos < len(data):
             raise ValueError("not a readable JPEG file (truncated header)")
-        marker = data[pos]
+        marker, start = data[pos], pos
         pos += 1
         if marker in _STANDALONE or marker == 0:  # 0: a stuffed 0xFF byte, not a marker
             continue
@@ -79,6 +81,20 @@ def parse_header(data: bytes) -> JpegHeader:
         segment = data[pos + 2 : pos + length]
         if length < 2 or len(segment) < length - 2:
             raise ValueError("not a readable JPEG file (truncated header)")
+        yield start, marker, segment, pos + length
+        if marker == _SOS:
+            return
+        pos += length
+
+
+def parse_header(data: bytes) -> JpegHeader:
+    """Walk the markers from SOI to the first scan: check every quantization table, return the frame header.
+
+    Raises:
+        ValueError: not a JPEG, truncated header, no frame before the first scan, or a zero quantization step.
+    """
+    frame = None
+    for _, marker, segment, _ in _segments(data):
         if marker == _DQT:
             _check_dqt(segment)
         elif marker in _SOF and frame is None:
@@ -86,11 +102,26 @@ def parse_header(data: bytes) -> JpegHeader:
                 raise ValueError("not a readable JPEG file (truncated frame header)")
             height, width = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big")
             frame = JpegHeader(width=width, height=height, components=segment[5], sof=marker)
-        elif marker == _SOS:
-            if frame is None:
-                raise ValueError("not a readable JPEG file (image data before a frame header)")
-            return frame
-        pos += length
+        elif marker == _SOS and frame is None:
+            raise ValueError("not a readable JPEG file (image data before a frame header)")
+    if frame is None:
+        raise ValueError("not a readable JPEG file (truncated header)")
+    return frame
+
+
+def without_app_segments(data: bytes) -> bytes:
+    """The file less its application segments (APP0-APP13, APP15: JFIF, EXIF, ICC, MPO index...) before the first
+    scan; the Adobe APP14, which says the colour space, stays.
+
+    Why: jpeglib's reader dies of SIGBUS on an application segment after stray bytes (an MPO whose APP0 length
+    lies, tests/regressions/app-after-stray-bytes.jpg), and reading coefficients needs none of them.
+    """
+    parts, pos = [], 0
+    for start, marker, _, end in _segments(data):
+        if 0xE0 <= marker <= 0xEF and marker != 0xEE:
+            parts.append(data[pos : start - 1])  # up to its 0xFF (fill bytes before it stay: harmless)
+            pos = end
+    return b"".join(parts) + data[pos:]
 
 
 def check_header(data: bytes, max_pixels: int | None = MAX_PIXELS) -> JpegHeader:
