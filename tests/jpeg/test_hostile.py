@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import jpeglib
 import numpy as np
@@ -152,3 +154,28 @@ def test_libjpeg_warnings_are_kept_with_the_coefficients(small_jpeg, capfd) -> N
     assert corrupt and corrupt[0] == "Corrupt JPEG data: premature end of data segment"
     print("after", file=sys.stderr)  # the process's stderr is back
     assert capfd.readouterr().err == "after\n"
+
+
+def test_concurrent_reads_keep_their_warnings_and_the_process_stderr(small_jpeg, capfd) -> None:
+    """A batch reads coefficients in several threads while the main one prints: fd 2 is redirected by one read at
+    a time (interleaved, the last restore pointed it at a deleted file and the run's summary vanished), and what
+    the other threads printed meanwhile reaches stderr instead of counting as corrupt data."""
+    corrupt = truncated_scan(small_jpeg)
+    alone = read_coefficients(corrupt).corrupt
+    assert alone and all(line.startswith("Corrupt JPEG data") for line in alone)
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            print("progress", file=sys.stderr, flush=True)
+
+    talker = threading.Thread(target=chatter)
+    talker.start()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(read_coefficients, [corrupt, small_jpeg] * 8))
+    stop.set()
+    talker.join()
+    assert [r.corrupt for r in results] == [alone, ()] * 8
+    print("after", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert err.endswith("after\n") and set(err.splitlines()) == {"progress", "after"}

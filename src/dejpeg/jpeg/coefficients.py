@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,22 +83,34 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+#: How libjpeg's warnings about data it decoded anyway begin (jerror.h); other lines caught meanwhile are not its.
+LIBJPEG_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS", "Inconsistent progression",
+                    "Warning:", "Bogus", "Unsupported marker", "Ignoring")  # fmt: skip
+#: File descriptor 2 is the whole process's: one redirection at a time (two interleaved would leave it pointing at
+#: a deleted file, and every later message of the process would vanish).
+_STDERR_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _stderr_to(path: str) -> Iterator[None]:
     """Send file descriptor 2 to ``path`` meanwhile: libjpeg prints its warnings (corrupt data) there, from C."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(path, "wb") as sink:
-            os.dup2(sink.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(path, "wb") as sink:
+                os.dup2(sink.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _load_dct(path: str) -> tuple[jpeglib.DCTJPEG, tuple[str, ...]]:
-    """The file's coefficients, and the warnings libjpeg gave while reading them (corrupt data it decoded anyway)."""
+    """The file's coefficients, and the warnings libjpeg gave while reading them (corrupt data it decoded anyway).
+
+    What other threads wrote to stderr meanwhile (a progress bar, a summary) is written out again, not kept.
+    """
     log = f"{path}.log"
     try:
         with _stderr_to(log):
@@ -105,7 +118,17 @@ def _load_dct(path: str) -> tuple[jpeglib.DCTJPEG, tuple[str, ...]]:
             jpeg.load()
     except OSError as error:  # libjpeg reports corrupt files as OSError, naming our temporary file
         raise ValueError(f"could not read JPEG coefficients: {str(error).replace(path, 'the file')}") from error
-    return jpeg, tuple(line for line in Path(log).read_text(errors="replace").splitlines() if line.strip())
+    finally:
+        caught = Path(log).read_bytes() if os.path.exists(log) else b""
+        others = b"".join(
+            line
+            for line in caught.splitlines(keepends=True)
+            if not line.decode(errors="replace").startswith(LIBJPEG_WARNINGS)
+        )
+        if others:
+            os.write(2, others)
+    lines = caught.decode(errors="replace").splitlines()
+    return jpeg, tuple(line for line in lines if line.startswith(LIBJPEG_WARNINGS))
 
 
 def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) -> JpegCoefficients:
