@@ -2,7 +2,7 @@
 
 Why: on x86 CPUs without native bf16 (most of them) a 3x3 convolution computes 4x faster in int8
 (AVX512-VNNI / AVX-VNNI through oneDNN) than in fp32; with AVX2 alone (7-bit weights, see
-:data:`EXACT_WEIGHT_LEVELS`), a whole restore is 1.1-1.3x faster. Each call quantizes its input to uint8 over
+:data:`EXACT_WEIGHT_LEVELS`), a whole restore is 1.1-1.5x faster. Each call quantizes its input to uint8 over
 that tensor's own range (dynamic: no calibration, so an image with unusually strong edges is not clipped),
 multiplies with per-output-channel int8 weights and
 returns fp32, so residual streams, skips and everything outside the convolution stay in float.

