@@ -29,7 +29,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per file")
-    parser.add_argument("--memory-gib", type=float, default=MEMORY_LIMIT / 2**30, help="address space per worker")
+    parser.add_argument(
+        "--memory-gib",
+        type=float,
+        default=MEMORY_LIMIT / 2**30,
+        help="address space a worker may add to what torch and dejpeg map",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every file's outcome here")
     parser.add_argument("--keep", type=Path, default=None, help="copy failed files here")
     args = parser.parse_args()

@@ -52,7 +52,8 @@ GARBAGE_PSNR = 20.0
 #: megapixel (under the pixels-per-byte bound), which the CLI and the API each restore in ~40 s on one fp32 thread.
 #: A slow large image is not a hang; a file that overruns this is.
 SECONDS_PER_MEGAPIXEL = 120.0
-#: Address space of a worker; a normal restore of a small file peaks near 0.8 GiB (torch, the model, libjpeg).
+#: Address space a worker may add to what it maps once torch and dejpeg are imported (a CUDA build of torch maps
+#: gigabytes of libraries it never touches on a CPU); a normal restore of a small file adds well under 1 GiB.
 MEMORY_LIMIT = 3 << 30
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -509,7 +510,11 @@ def worker(folder: Path, names: list[str]) -> None:
     """Run each file, printing ``start NAME`` before and its JSON result after (one line each, flushed)."""
     import torch
 
+    import dejpeg.cli.__main__  # noqa: F401 - imported before the limit, which is on what the files add
+
     torch.set_num_threads(1)
+    limit = _address_space() + int(os.environ["DEJPEG_FUZZ_MEMORY"])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     tmpdir, out = Path(os.environ["TMPDIR"]), folder / "out" / "restored.png"
     out.parent.mkdir(exist_ok=True)
     for name in names:
@@ -534,12 +539,16 @@ def outcome(steps: dict[str, str]) -> str:
     return REFUSED if REFUSED in kinds else RESTORED
 
 
-def _limit_memory(limit: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _address_space() -> int:
+    """This process's mapped address space in bytes (``VmSize``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) << 10
+    raise RuntimeError("no VmSize in /proc/self/status")
 
-    return apply
+
+def _no_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _megapixels(path: Path) -> float:
@@ -569,6 +578,7 @@ def _run_chunk(
         tmpdir = folder / f"tmp-{pending[0]}"
         tmpdir.mkdir()
         env = {**os.environ, "TMPDIR": str(tmpdir), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": ""}
+        env["DEJPEG_FUZZ_MEMORY"] = str(memory)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
         code = "import sys, pathlib, fuzzing; fuzzing.worker(pathlib.Path(sys.argv[1]), sys.argv[2:])"
         proc = subprocess.Popen(
@@ -577,7 +587,7 @@ def _run_chunk(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            preexec_fn=_limit_memory(memory),
+            preexec_fn=_no_core_dumps,
         )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()

@@ -37,15 +37,18 @@ SATURATION_FREE_WEIGHT_LEVELS = 63
 
 @functools.cache
 def int8_available() -> bool:
-    """Whether this PyTorch build runs oneDNN's quantized convolution as this module calls it (x86 builds of
-    torch 2.13 do; other versions may have changed or dropped the private ops: then everything stays float)."""
+    """Whether this PyTorch build runs oneDNN's quantized convolutions as this module calls them, plain and with a
+    residual added (x86 builds of torch 2.13 do; torch 2.4 has another signature for the second): elsewhere
+    everything stays float."""
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
         return False
     probe = Int8Conv2d(1, 1, 1)
     probe.weight_levels = EXACT_WEIGHT_LEVELS
+    x = torch.ones(1, 1, 2, 2)
     try:
         with torch.inference_mode():
-            probe._int8_forward(torch.ones(1, 1, 2, 2))
+            probe._int8_forward(x)
+            probe._int8_forward(x, torch.ones(1, dtype=torch.double), torch.zeros(1), torch.zeros_like(x))
     except (RuntimeError, TypeError, AttributeError):
         return False
     return True
