@@ -43,7 +43,7 @@ def test_default_model_does_not_lower_psnr_at_high_quality():
 @pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.pretrained
-@pytest.mark.skipif(not int8_available(), reason="this PyTorch build has no oneDNN int8 convolution")
+@pytest.mark.skipif(not int8_available(), reason="this PyTorch build cannot run dejpeg's oneDNN int8 calls")
 def test_int8_compute_keeps_the_default_model_gain():
     data = shared_path("data/val/bsds500-test200")
     for gray, qualities in ((True, [10, 90]), (False, [10])):

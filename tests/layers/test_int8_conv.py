@@ -14,7 +14,7 @@ from dejpeg.layers.int8 import (
     weight_levels,
 )
 
-needs_int8 = pytest.mark.skipif(not int8_available(), reason="this PyTorch build has no oneDNN int8 convolution")
+needs_int8 = pytest.mark.skipif(not int8_available(), reason="this PyTorch build cannot run dejpeg's oneDNN int8 calls")
 
 
 def _conv(relu: bool = False, c_in: int = 32, c_out: int = 48) -> Int8Conv2d:

@@ -77,7 +77,7 @@ def test_bf16_autocast_rounds_only_the_network_not_the_image():
     assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()
 
 
-@pytest.mark.skipif(not int8_available(), reason="this PyTorch build has no oneDNN int8 convolution")
+@pytest.mark.skipif(not int8_available(), reason="this PyTorch build cannot run dejpeg's oneDNN int8 calls")
 def test_int8_compute_quantizes_only_the_residual_blocks_and_exit(monkeypatch):
     model = _perturbed().eval()
     x = torch.rand(2, 3, 32, 40)
