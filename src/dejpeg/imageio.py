@@ -253,12 +253,20 @@ def encode_image(
         image_u8 = apply_orientation(image_u8, exif)
     if fmt == "PNG":
         return encode_png(image_u8, png_compress_level, exif, icc_profile)
-    buf = io.BytesIO()
     options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
-    if fmt == "TIFF" and exif and _exif_tags(exif) is None:
-        exif = None  # Pillow's TIFF writer parses the EXIF: corrupt EXIF would fail the whole file ("SyntaxError")
     if fmt != "BMP":
         options.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
+    try:
+        return _pillow_bytes(image_u8, fmt, options)
+    except Exception:  # noqa: BLE001 - Pillow's TIFF writer re-packs each EXIF tag: corrupt ones fail in many ways
+        if fmt != "TIFF" or "exif" not in options:
+            raise
+    del options["exif"]  # the pixels matter more than corrupt metadata
+    return _pillow_bytes(image_u8, fmt, options)
+
+
+def _pillow_bytes(image_u8: np.ndarray, fmt: str, options: dict[str, object]) -> bytes:
+    buf = io.BytesIO()
     Image.fromarray(image_u8).save(buf, format=fmt, **options)
     return buf.getvalue()
 

@@ -220,6 +220,8 @@ def luma_matches(coeffs: JpegCoefficients, luma_u8: np.ndarray, max_blocks: int 
     IDCT and rounding); ``tolerance`` is the mean absolute difference a whole block may reach.
     """
     full_rows, full_cols = coeffs.height // 8, coeffs.width // 8
+    if coeffs.components[0].shape[0] < full_rows or coeffs.components[0].shape[1] < full_cols:
+        return False  # luma coded below full resolution (sampling factors no encoder writes): no block-wise check
     if luma_u8.shape != (coeffs.height, coeffs.width) or not full_rows or not full_cols:
         return luma_u8.shape == (coeffs.height, coeffs.width)
     picked = np.arange(0, full_rows, max(1, -(-full_rows * full_cols // max_blocks)))
