@@ -16,7 +16,6 @@ import heapq
 import json
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections import deque
@@ -181,12 +180,6 @@ class Summary:
         return lines
 
 
-def _filesystem_now(folder: Path) -> int:
-    """The mtime a file written now in ``folder`` gets (the file system's clock, which may lag ``time.time``)."""
-    with tempfile.TemporaryFile(dir=folder) as probe:
-        return os.fstat(probe.fileno()).st_mtime_ns
-
-
 def remove_stale_temporaries(folder: Path, only_for: str | None = None) -> int:
     """Delete the temporary files an interrupted run left in ``folder`` (of outputs named ``only_for``, or of any
     lossless output); returns how many. Not safe while another run writes into the same folder."""
@@ -235,7 +228,7 @@ class Batch:
         self._ready_folders: set[Path] = set()
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._stamp = 0  # file system time at the start: outputs at least as new were written by this run
+        self._targets_written: set[int] = set()  # fingerprints of the outputs this run wrote
 
     def run(self, pairs: Iterable[tuple[Path, Path]]) -> Summary:
         """Restore every pair (or stop at SIGINT/SIGTERM after the files in hand); the summary says what happened."""
@@ -318,8 +311,6 @@ class Batch:
             return
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(folder, None if self.output_root else target.name)
-        if not self._ready_folders:
-            self._stamp = _filesystem_now(folder)
         self._ready_folders.add(folder)
 
     def _skip_reason(self, job: Job) -> str | None:
@@ -333,13 +324,15 @@ class Batch:
         if not self.retry_failed and self.manifest.failed_before(job):
             return FAILED_BEFORE
         if output is not None:
-            self._check_not_written_by_this_run(job, output)
+            self._check_not_written_by_this_run(job)
             if not (self.overwrite or self.manifest.written(job, output)):  # an input changed since: redo it
                 return EXISTS
         return None
 
-    def _check_not_written_by_this_run(self, job: Job, output: os.stat_result) -> None:
-        if output.st_mtime_ns >= self._stamp:
+    def _check_not_written_by_this_run(self, job: Job) -> None:
+        """Remembered, not read from mtimes: a file system's clock ticks too coarsely to tell a file written just
+        before the run from one written by it."""
+        if _fingerprint(str(job.target)) in self._targets_written:
             raise ValueError(f"another input of this run wrote {job.target} (two inputs share a file stem)")
 
     def _decode(self, job: Job) -> tuple[DecodedJpeg, JpegCoefficients | None, float]:
@@ -394,9 +387,9 @@ class Batch:
                 )
 
             with self._write_lock:  # checking that no other input of this run wrote the target, then writing it
-                with contextlib.suppress(FileNotFoundError):
-                    self._check_not_written_by_this_run(job, job.target.stat())
+                self._check_not_written_by_this_run(job)
                 atomic_write_bytes(data, job.target, before_replace=record)
+                self._targets_written.add(_fingerprint(str(job.target)))
         except Exception as error:
             self._fail(job, error, seconds + time.perf_counter() - started)
 
