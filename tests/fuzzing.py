@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
+from dejpeg.jpeg.header import SOF_MARKERS, STANDALONE_MARKERS
+
 # Outcomes: the two good ones, then the failures.
 RESTORED, REFUSED = "restored", "refused"
 FAILURES = (
@@ -55,9 +57,6 @@ SECONDS_PER_MEGAPIXEL = 120.0
 #: Address space a worker may add to what it maps once torch and dejpeg are imported (a CUDA build of torch maps
 #: gigabytes of libraries it never touches on a CPU); a normal restore of a small file adds well under 1 GiB.
 MEMORY_LIMIT = 3 << 30
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_STANDALONE = {0x01, *range(0xD0, 0xDA)}
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def segments(data: bytes) -> list[tuple[int, int, int]]:
     found, pos = [], 2
     while pos + 4 <= len(data) and data[pos] == 0xFF:
         marker = data[pos + 1]
-        if marker in _STANDALONE or marker in (0xD8, 0xFF):
+        if marker in STANDALONE_MARKERS or marker in (0xD8, 0xFF):
             found.append((pos, marker, 0))
             pos += 2
             continue
@@ -217,7 +216,7 @@ def huffman(data: bytes, rng: np.random.Generator) -> bytes:
 
 
 def sof_dimensions(data: bytes, rng: np.random.Generator) -> bytes:
-    seg = _pick(data, rng, _SOF)
+    seg = _pick(data, rng, SOF_MARKERS)
     if seg is None:
         return byte_flip(data, rng)
     sizes = [0, 1, 7, 8, 9, 17, 255, 4096, 65535, int(rng.integers(65536))]
@@ -227,7 +226,7 @@ def sof_dimensions(data: bytes, rng: np.random.Generator) -> bytes:
 
 def sof_components(data: bytes, rng: np.random.Generator) -> bytes:
     """Lie about the frame's components: their count, sampling factors or table slots."""
-    seg = _pick(data, rng, _SOF)
+    seg = _pick(data, rng, SOF_MARKERS)
     if seg is None:
         return byte_flip(data, rng)
     out, count = bytearray(data), data[seg[0] + 9]
@@ -243,12 +242,12 @@ def sof_components(data: bytes, rng: np.random.Generator) -> bytes:
 
 def sof_type(data: bytes, rng: np.random.Generator) -> bytes:
     """Another coding process (12-bit, lossless, arithmetic, hierarchical) or sample precision."""
-    seg = _pick(data, rng, _SOF)
+    seg = _pick(data, rng, SOF_MARKERS)
     if seg is None:
         return byte_flip(data, rng)
     out = bytearray(data)
     if rng.random() < 0.6:
-        out[seg[0] + 1] = int(rng.choice(sorted(_SOF)))
+        out[seg[0] + 1] = int(rng.choice(sorted(SOF_MARKERS)))
     if rng.random() < 0.6:
         out[seg[0] + 4] = int(rng.choice([12, 16, 2, 0]))
     return bytes(out)

@@ -21,11 +21,11 @@ MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 #: Four times the Huffman floor leaves room for arithmetic coding while a bomb must still spend its bytes.
 MAX_PIXELS_PER_BYTE = 2048
 
-# Frame headers (SOF0-SOF15 less DHT, JPG and DAC); their numbers name the coding process.
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+#: Frame headers (SOF0-SOF15 less DHT, JPG and DAC); their numbers name the coding process.
+SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _DQT, _SOS = 0xDB, 0xDA
-# Markers without a length field: TEM, RST0-RST7, SOI, EOI.
-_STANDALONE = {0x01, *range(0xD0, 0xDA)}
+#: Markers without a length field: TEM, RST0-RST7, SOI, EOI.
+STANDALONE_MARKERS = {0x01, *range(0xD0, 0xDA)}
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _segments(data: bytes) -> Iterator[tuple[int, int, bytes, int]]:
             raise ValueError("not a readable JPEG file (truncated header)")
         marker, start = data[pos], pos
         pos += 1
-        if marker in _STANDALONE or marker == 0:  # 0: a stuffed 0xFF byte, not a marker
+        if marker in STANDALONE_MARKERS or marker == 0:  # 0: a stuffed 0xFF byte, not a marker
             continue
         if pos + 2 > len(data):
             raise ValueError("not a readable JPEG file (truncated header)")
@@ -97,7 +97,7 @@ def parse_header(data: bytes) -> JpegHeader:
     for _, marker, segment, _ in _segments(data):
         if marker == _DQT:
             _check_dqt(segment)
-        elif marker in _SOF and frame is None:
+        elif marker in SOF_MARKERS and frame is None:
             if len(segment) < 6:
                 raise ValueError("not a readable JPEG file (truncated frame header)")
             height, width = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big")
