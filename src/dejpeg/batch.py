@@ -239,8 +239,8 @@ class Batch:
             manifest_path = self.output_root / MANIFEST_NAME
         self.manifest = Manifest(manifest_path)
         try:
-            with self._stop_on_signals(), ThreadPoolExecutor(self.workers, thread_name_prefix="dejpeg-io") as pool:
-                self._pipeline(pool, pairs)
+            with self._stop_on_signals():
+                self._restore_jobs(self._jobs(pairs))
         finally:
             self.manifest.close()
             self.summary.seconds = time.perf_counter() - started
@@ -268,10 +268,15 @@ class Batch:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def _pipeline(self, pool: ThreadPoolExecutor, pairs: Iterable[tuple[Path, Path]]) -> None:
+    def _restore_jobs(self, jobs: Iterable[Job]) -> None:
+        """Restore the jobs in this process; where they run is what :class:`dejpeg.distributed.RayBatch` changes."""
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="dejpeg-io") as pool:
+            self._pipeline(pool, jobs)
+
+    def _pipeline(self, pool: ThreadPoolExecutor, jobs: Iterable[Job]) -> None:
         ahead: deque[tuple[Job, Future]] = deque()  # read and decoded (or being) while the model runs
         writes: deque[Future] = deque()
-        for job in self._jobs(pairs):
+        for job in jobs:
             ahead.append((job, pool.submit(self._decode, job)))
             if len(ahead) > self.workers:
                 self._restore(pool, *ahead.popleft(), writes)
@@ -367,31 +372,48 @@ class Batch:
             writes.popleft().result()
 
     def _write(self, job: Job, restored: np.ndarray, jpeg: DecodedJpeg, seconds: float) -> None:
-        started = time.perf_counter()
+        began = time.perf_counter() - seconds  # the file's clock: its row counts decoding and restoring too
         try:
             data = encode_image(
                 restored, job.target.suffix, jpeg.exif, jpeg.icc_profile, self.options.png_compress_level
             )
-
-            def record(temporary: Path) -> None:  # the row goes first: a kill after the rename leaves it behind
-                output = temporary.stat()  # the rename keeps the mtime
-                self._record(
-                    job,
-                    {
-                        "status": "restored",
-                        "output_size": output.st_size,
-                        "output_mtime_ns": output.st_mtime_ns,
-                        "pixels": int(restored.shape[0] * restored.shape[1]),
-                        "seconds": round(seconds + time.perf_counter() - started, 4),
-                    },
-                )
-
-            with self._write_lock:  # checking that no other input of this run wrote the target, then writing it
-                self._check_not_written_by_this_run(job)
-                atomic_write_bytes(data, job.target, before_replace=record)
-                self._targets_written.add(_fingerprint(str(job.target)))
+            self._store(job, data, int(restored.shape[0] * restored.shape[1]), began)
         except Exception as error:
-            self._fail(job, error, seconds + time.perf_counter() - started)
+            self._fail(job, error, time.perf_counter() - began)
+
+    def _store(self, job: Job, data: bytes, pixels: int, began: float) -> None:
+        """Write an encoded output into place, its row first: a kill after the rename leaves the row behind."""
+        with self._writing(job):
+            atomic_write_bytes(
+                data,
+                job.target,
+                before_replace=lambda temporary: self._record_restored(
+                    job, temporary, pixels, time.perf_counter() - began
+                ),
+            )
+
+    @contextlib.contextmanager
+    def _writing(self, job: Job) -> Iterator[None]:
+        """Hold the write lock while checking that no other input of this run wrote the target, then writing it."""
+        with self._write_lock:
+            self._check_not_written_by_this_run(job)
+            yield
+            self._targets_written.add(_fingerprint(str(job.target)))
+
+    def _record_restored(self, job: Job, temporary: Path, pixels: int, seconds: float) -> None:
+        """The ``restored`` row of an output complete at ``temporary`` and about to be renamed (which keeps the
+        mtime) to its target."""
+        output = temporary.stat()
+        self._record(
+            job,
+            {
+                "status": "restored",
+                "output_size": output.st_size,
+                "output_mtime_ns": output.st_mtime_ns,
+                "pixels": pixels,
+                "seconds": round(seconds, 4),
+            },
+        )
 
     def _fail(self, job: Job, error: Exception, seconds: float) -> None:
         why = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from dejpeg.cli._inputs import (
     JPEG_SUFFIXES,
     LOSSLESS_SUFFIXES,
     InputStream,
+    OutputLayout,
     add_consistency_option,
     add_device_option,
     add_precision_option,
     check_targets,
+    int_in_range,
     output_layout,
 )
+from dejpeg.distributed import RAY_MISSING, RayBatch, ray_available, ray_cluster
 from dejpeg.imageio import PNG_COMPRESS_LEVEL
 from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
@@ -70,12 +74,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"restore again the inputs {MANIFEST_NAME} records as failed (by default a re-run skips them)",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help='restore on a Ray cluster (pip install "dejpeg[ray]"), the same outputs and manifest: "auto" joins the '
+        'cluster `ray start` made on this machine (or RAY_ADDRESS), "local" starts one here, else HOST:PORT of the '
+        "head node or ray://HOST:PORT; every node must see the inputs and OUT at the same paths",
+    )
+    p.add_argument(
+        "--ray-cpus",
+        type=int_in_range(1, 4096),
+        default=4,
+        metavar="N",
+        help="CPUs of each Ray actor, which holds a copy of the model (default 4; a node with fewer gets one actor)",
+    )
+    p.add_argument(
+        "--ray-chunk",
+        type=int_in_range(1, 100_000),
+        default=4,
+        metavar="N",
+        help="files handed to a Ray actor at a time (default 4; an actor that dies has its chunks redone)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray is not None and not ray_available():
+        raise RuntimeError(RAY_MISSING)
+    if args.ray is not None and args.device != "cpu":
+        raise ValueError("--ray restores on CPUs: leave --device out")
     inputs = InputStream(args.inputs, JPEG_SUFFIXES, args.recursive)
     layout = output_layout(inputs.many, args.output, f".{args.format}", set(LOSSLESS_SUFFIXES))  # before the model
     check_targets(inputs.named_files, [layout.target(Path(f.name)) for f in inputs.named_files])
+    with ray_cluster(args.ray) if args.ray is not None else contextlib.nullcontext():  # a bad address: before the model
+        return _restore(args, inputs, layout)
+
+
+def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout) -> int:
     model = load_model(args.model, args.device)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
     options = RestoreOptions(
@@ -85,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         png_compress_level=args.png_level,
         max_pixels=args.max_pixels or None,
         strict=args.strict,
-        tile_progress=not args.quiet,
+        tile_progress=not (args.quiet or args.ray),  # an actor's bars would go to the driver's log
     )
     with tqdm(desc="restore", unit="img", disable=args.quiet) as bar:
 
@@ -94,14 +128,13 @@ def run(args: argparse.Namespace) -> int:
             if row["status"] == "failed":
                 bar.write(f"failed: {source}: {row['error']}", file=sys.stderr)
 
-        batch = Batch(
-            model,
-            options,
-            layout.root if layout.as_directory else None,
-            overwrite=args.overwrite,
-            retry_failed=args.retry_failed,
-            report=report,
-        )
+        root = layout.root if layout.as_directory else None
+        if args.ray is None:
+            batch = Batch(model, options, root, args.overwrite, args.retry_failed, report=report)
+        else:
+            batch = RayBatch(
+                model, options, root, args.overwrite, args.retry_failed, args.ray_cpus, args.ray_chunk, report
+            )
         summary = batch.run((source, layout.target(relative)) for source, relative in inputs)
     if note := inputs.skipped_note("JPEG"):
         print(f"dejpeg restore: {note}", file=sys.stderr)
