@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -37,8 +37,9 @@ RAY_MISSING = '--ray needs Ray, which is not installed: pip install "dejpeg[ray]
 IN_FLIGHT = 2
 #: How often Ray restarts a dead actor (on any node with free CPUs) before the run does without it.
 MAX_RESTARTS = 3
-#: How long the driver waits for every actor to load the model before handing out work to those that have.
-START_SECONDS = 120.0
+#: How long the driver waits for every actor to load the model before handing out work to those that have (the
+#: others join when they have; some never do, e.g. those meant for a node that died but is not yet known dead).
+START_SECONDS = 20.0
 #: How long the driver waits for an actor to (re)start while none is alive, before giving up.
 NO_ACTOR_SECONDS = 300.0
 #: Seconds an actor sleeps after writing each file: lets tests kill a node while it holds unfinished files.
@@ -125,11 +126,14 @@ class RestoreActor:
     def ready(self) -> None:
         """Returns once the actor is constructed: the driver hands out work to actors that hold the model."""
 
-    def restore(self, jobs: list[Job]) -> list[tuple[Job, dict[str, Any]]]:
-        """Each job's outcome: written to a temporary file (``written``) or ``failed``, as a batch row says."""
+    def restore(self, jobs: list[Job]) -> tuple[str, list[tuple[Job, dict[str, Any]]]]:
+        """This node's id, and each job's outcome: written to a temporary file (``written``) or ``failed``, as a
+        batch row says."""
+        import ray
+
         self.batch.outcomes = []
         self.batch._restore_jobs(jobs)
-        return self.batch.outcomes
+        return ray.get_runtime_context().get_node_id(), self.batch.outcomes
 
 
 def actor_plan(nodes: list[dict[str, Any]], cpus_per_actor: int) -> list[tuple[str, int]]:
@@ -172,8 +176,16 @@ class RayBatch(Batch):
         self.chunk = chunk
         #: Outputs whose actor died holding them: their temporary files are removed once the run is over.
         self.lost: set[Path] = set()
+        self.actors = 0
+        self.deaths = 0
+        #: Files restored per Ray node id.
+        self.restored_by_node: Counter[str] = Counter()
 
     def _restore_jobs(self, jobs: Iterable[Job]) -> None:
+        chunks = _chunks(jobs, self.chunk)
+        first = next(chunks, None)
+        if first is None:  # everything skipped (a re-run of a finished batch): no actor to start
+            return
         ray = _ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -188,8 +200,9 @@ class RayBatch(Batch):
             ).remote([model], self.options, cpus)
             for node, cpus in actor_plan(ray.nodes(), self.cpus_per_actor)
         ]
+        self.actors = len(actors)
         try:
-            self._dispatch(ray, actors, _chunks(jobs, self.chunk))
+            self._dispatch(ray, actors, itertools.chain([first], chunks))
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
@@ -201,7 +214,7 @@ class RayBatch(Batch):
         from ray.exceptions import RayActorError, RayError
 
         starting = {actor.ready.remote(): index for index, actor in enumerate(actors)}
-        ray.wait(list(starting), num_returns=len(starting), timeout=START_SECONDS)
+        ray.wait(list(starting), num_returns=len(starting), timeout=START_SECONDS)  # then all start with work
         live: set[int] = set()
         running: dict[Any, tuple[int, list[Job]]] = {}
         requeued: deque[list[Job]] = deque()
@@ -217,6 +230,13 @@ class RayBatch(Batch):
             return chunk
 
         while True:
+            for ref in ray.wait(list(starting), num_returns=len(starting), timeout=0)[0] if starting else []:
+                index = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                    live.add(index)
+                except RayError as error:  # it could not start, or its restarts are spent: the run goes without it
+                    last_error = error
             for index in live:
                 in_flight = sum(on == index for on, _ in running.values())
                 while in_flight < IN_FLIGHT and self.summary.stopped_by is None and (chunk := take()):
@@ -225,22 +245,15 @@ class RayBatch(Batch):
             if not running and (self.summary.stopped_by is not None or not (more or requeued)):
                 return
             if not (running or starting):
-                raise RuntimeError(f"every Ray actor died (the last: {last_error})")
+                raise RuntimeError(f"every Ray actor died (the last error: {last_error})")
             done, _ = ray.wait([*running, *starting], num_returns=1, timeout=None if running else NO_ACTOR_SECONDS)
             if not done:
                 raise RuntimeError(f"no Ray actor alive for {NO_ACTOR_SECONDS:.0f} s (the last error: {last_error})")
-            ref = done[0]
-            if ref in starting:
-                index = starting.pop(ref)
-                try:
-                    ray.get(ref)
-                    live.add(index)
-                except RayError as error:  # it could not start, or its restarts are spent: the run goes without it
-                    last_error = error
-                continue
-            index, chunk = running.pop(ref)
+            if done[0] not in running:
+                continue  # an actor (re)started: taken in at the top
+            index, chunk = running.pop(done[0])
             try:
-                outcomes = ray.get(ref)
+                node, outcomes = ray.get(done[0])
             except RayActorError as error:
                 last_error = error
                 requeued.append(chunk)
@@ -248,25 +261,40 @@ class RayBatch(Batch):
                 if index in live:  # its other chunk in flight fails too: wait for its restart once
                     live.remove(index)
                     starting[actors[index].ready.remote()] = index
+                    self.deaths += 1
                     warnings.warn(f"a Ray actor died; its files go to other actors: {_first_line(error)}", stacklevel=2)
                 continue
             except RayError as error:  # not a death: an error in the actor's code, which a retry would repeat
-                outcomes = [(job, {"status": "failed", "error": _first_line(error), "seconds": 0.0}) for job in chunk]
+                node, outcomes = (
+                    "",
+                    [(job, {"status": "failed", "error": _first_line(error), "seconds": 0}) for job in chunk],
+                )
             for job, outcome in outcomes:
-                if outcome["status"] == "written":
-                    self._commit(job, Path(outcome["temporary"]), outcome["pixels"], outcome["seconds"])
-                else:
+                if outcome["status"] != "written":
                     self._record(job, outcome)
+                elif self._commit(job, Path(outcome["temporary"]), outcome["pixels"], outcome["seconds"]):
+                    self.restored_by_node[node] += 1
 
-    def _commit(self, job: Job, temporary: Path, pixels: int, seconds: float) -> None:
-        """Rename into place an output an actor wrote to ``temporary``, row first, as :meth:`Batch._store` does."""
+    def _commit(self, job: Job, temporary: Path, pixels: int, seconds: float) -> bool:
+        """Rename into place an output an actor wrote to ``temporary``, row first, as :meth:`Batch._store` does;
+        whether it was."""
         try:
             with self._writing(job):
                 self._record_restored(job, temporary, pixels, seconds)
                 os.replace(temporary, job.target)
+            return True
         except Exception as error:
             temporary.unlink(missing_ok=True)
             self._fail(job, error, seconds)
+            return False
+
+    def lines(self) -> list[str]:
+        """What the cluster did, for a person (after :meth:`dejpeg.batch.Summary.lines`)."""
+        per_node = ", ".join(f"{node[:8]} {count}" for node, count in sorted(self.restored_by_node.items()))
+        lines = [f"on Ray: {self.actors} actor(s); files restored per node: {per_node or 'none'}"]
+        if self.deaths:
+            lines.append(f"{self.deaths} actor death(s): their unfinished files were restored by other actors")
+        return lines
 
 
 def _first_line(error: Exception) -> str:

@@ -138,6 +138,6 @@ def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout
         summary = batch.run((source, layout.target(relative)) for source, relative in inputs)
     if note := inputs.skipped_note("JPEG"):
         print(f"dejpeg restore: {note}", file=sys.stderr)
-    for line in summary.lines(args.output):
+    for line in summary.lines(args.output) + (batch.lines() if isinstance(batch, RayBatch) else []):
         print(line, file=sys.stderr)
     return summary.exit_code

@@ -1,0 +1,219 @@
+"""``dejpeg restore --ray`` on a local cluster this module starts: a head node and worker nodes, each a separate
+``ray start`` process. Two one-CPU workers restore a folder to the bytes of a single-process fp32 run, and a node
+killed mid-run loses no file and writes none twice."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import _natural_image
+
+import dejpeg
+from dejpeg.batch import DONE, MANIFEST_NAME
+from dejpeg.cli.__main__ import main
+from dejpeg.distributed import DELAY_VARIABLE, ray_available
+from dejpeg.imageio import TEMPORARY_NAME
+from dejpeg.jpeg import encode
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ray_available(), reason='needs Ray: pip install "dejpeg[ray]"'),
+]
+
+FILES = 12
+RAY = Path(sys.executable).with_name("ray")
+SOURCE = str(Path(dejpeg.__file__).parents[1])
+#: The nodes and drivers of this module, whatever ~/.ray holds (a token there turns authentication on).
+ENV = {**os.environ, "PYTHONPATH": SOURCE, "RAY_AUTH_MODE": "disabled"}
+
+
+def _pids_below(root: int) -> set[int]:
+    """``root`` and every process descended from it (from /proc: Ray's workers start sessions of their own)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError, IndexError):
+            continue
+    found, grew = {root}, True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in found}
+        grew = not below <= found
+        found |= below
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Cluster:
+    """Ray nodes started by ``ray start --block`` in sessions of their own, so that a node is killed as a whole."""
+
+    def __init__(self, temp: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.temp = temp
+        self.nodes: list[subprocess.Popen] = []
+        self.processes: set[int] = set()
+
+    def start(self, head: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A node of one CPU; returns once it has joined."""
+        where = [f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats"] if head else []
+        command = [str(RAY), "start", "--head" if head else f"--address={self.address}", *where, "--block"]
+        command += ["--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000", f"--temp-dir={self.temp}"]
+        command += ["--node-ip-address=127.0.0.1"]
+        log = self.temp / f"node{len(self.nodes)}.log"  # a file, not a pipe: a full pipe would stall the node
+        with log.open("w") as output:
+            node = subprocess.Popen(
+                command, env={**ENV, **(env or {})}, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.nodes.append(node)
+        deadline = time.monotonic() + 60
+        while "Ray runtime started" not in log.read_text():
+            assert node.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        return node
+
+    def kill(self, node: subprocess.Popen) -> None:
+        """SIGKILL the node's processes at once, as a machine that dies."""
+        self.processes |= _pids_below(node.pid)
+        os.killpg(node.pid, signal.SIGKILL)
+        node.wait()
+
+    def stop(self) -> None:
+        """Kill every process of every node (nothing of the cluster is worth keeping), then check none is left."""
+        for node in self.nodes:
+            self.processes |= _pids_below(node.pid)
+        for pid in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for node in self.nodes:
+            node.wait()
+        deadline = time.monotonic() + 10
+        while [pid for pid in self.processes if _running(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in self.processes if _running(pid)], "Ray processes left running"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths live below it
+    cluster = Cluster(temp)
+    try:
+        cluster.start(head=True)
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Twelve small JPEGs, one gray, of a few sizes (none a multiple of 8 on both sides)."""
+    folder = tmp_path_factory.mktemp("in")
+    for i in range(FILES):
+        image = _natural_image(40 + 3 * i, 56 - 2 * i, channels=1 if i == 5 else 3, seed=i)
+        (folder / f"f{i:02d}.jpg").write_bytes(encode(image, quality=20))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(folder, tmp_path_factory) -> Path:
+    """The outputs of a single-process fp32 run with one thread, as each actor has (oneDNN's fp32 convolutions sum
+    in an order that depends on the thread count: 1 pixel in 10^5 or so ends one grey level apart)."""
+    out = tmp_path_factory.mktemp("reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["restore", str(folder), "-o", str(out), "--quiet", "--precision", "fp32"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _restore_on_ray(folder: Path, out: Path, address: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "dejpeg", "restore", str(folder), "-o", str(out), "--quiet"]
+    command += ["--precision", "fp32", "--ray", address, "--ray-cpus", "1", "--ray-chunk", "2"]
+    return subprocess.Popen(command, env=ENV, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(run: subprocess.Popen) -> str:
+    """The run's stderr once it ended well (a hung run is killed, and its stderr shown)."""
+    try:
+        _, err = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"hung: {run.communicate()[1]}")
+    assert run.returncode == 0, err
+    return err
+
+
+def _rows(out: Path) -> list[dict]:
+    path = out / MANIFEST_NAME
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _restored_once_as(reference: Path, out: Path, rows: list[dict]) -> None:
+    """Each file restored exactly once, to the reference's bytes, and the manifest saying so of the file as it is."""
+    assert Counter(row["status"] for row in rows) == {"restored": FILES}
+    assert len({row["input"] for row in rows}) == FILES
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, *(p.name for p in reference.glob("*.png"))])
+    for row in rows:
+        output = out / row["output"]
+        assert output.read_bytes() == (reference / row["output"]).read_bytes(), row["output"]
+        assert (output.stat().st_size, output.stat().st_mtime_ns) == (row["output_size"], row["output_mtime_ns"])
+
+
+def test_two_workers_restore_the_bytes_of_one_process(cluster, folder, reference, tmp_path):
+    out = tmp_path / "out"
+    err = _finish(_restore_on_ray(folder, out, cluster.address))
+    _restored_once_as(reference, out, _rows(out))
+    per_node = err.split("files restored per node: ")[1].splitlines()[0].split(", ")
+    assert len(per_node) == 2 and all(int(node.split()[1]) > 0 for node in per_node), err  # both nodes worked
+
+
+def test_a_node_killed_mid_run_loses_nothing_and_writes_nothing_twice(cluster, folder, reference, tmp_path):
+    """A third node restores so slowly that it still holds its chunks when it is killed: the head and the other
+    worker restore them, and a re-run has nothing left to do."""
+    slow = cluster.start(env={DELAY_VARIABLE: "60"})
+    out = tmp_path / "out"
+    run = _restore_on_ray(folder, out, cluster.address)
+    deadline = time.monotonic() + 120
+    # Three actors, two chunks of two files each: the fast two finish 8 files; the slow one has written one.
+    while len(_rows(out)) < FILES - 4 or not [p for p in out.iterdir() if TEMPORARY_NAME.fullmatch(p.name)]:
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()[1]
+        time.sleep(0.1)
+    (written_by_the_slow_node,) = [p for p in out.iterdir() if TEMPORARY_NAME.fullmatch(p.name)]
+    cluster.kill(slow)
+    err = _finish(run)
+    assert "a Ray actor died; its files go to other actors" in err and "1 actor death(s)" in err
+    assert not written_by_the_slow_node.exists()  # removed, not renamed into place
+    rows = _rows(out)
+    _restored_once_as(reference, out, rows)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    _finish(_restore_on_ray(folder, out, cluster.address))
+    assert [(row["status"], row["reason"]) for row in _rows(out)[len(rows) :]] == [("skipped", DONE)] * FILES
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != MANIFEST_NAME} == {
+        name: mtime for name, mtime in mtimes.items() if name != MANIFEST_NAME
+    }
