@@ -173,6 +173,7 @@ def main() -> None:
             "megapixels": sum(pixels.values()) / 1e6,
             "quality": args.quality,
             "cpus": os.cpu_count(),
+            "load_average_1min_at_end": os.getloadavg()[0],  # other work on the machine skews the comparison
             "rows": results,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")

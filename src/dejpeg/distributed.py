@@ -35,7 +35,8 @@ from dejpeg.imageio import _UMASK
 RAY_MISSING = '--ray needs Ray, which is not installed: pip install "dejpeg[ray]"'
 #: Chunks handed to an actor at a time: one to restore and one waiting, so it never idles while the driver commits.
 IN_FLIGHT = 2
-#: How often Ray restarts a dead actor (on any node with free CPUs) before the run does without it.
+#: How often the driver replaces a dead actor (on any node with free CPUs) before the run does without it. The
+#: driver does it rather than Ray (``max_restarts``), which warns of the model's reference in every actor's arguments.
 MAX_RESTARTS = 3
 #: How long the driver waits for every actor to load the model before handing out work to those that have (the
 #: others join when they have; some never do, e.g. those meant for a node that died but is not yet known dead).
@@ -115,13 +116,9 @@ class _TemporaryOutputs(Batch):
 class RestoreActor:
     """A Ray actor: the model, loaded once, and ``cpus`` threads for it (and as many for decoding and encoding)."""
 
-    def __init__(self, model: list[Any], options: RestoreOptions, cpus: int) -> None:
-        """``model``: [a reference to the module in the object store], in a list so that Ray passes the reference
-        and the actor fetches the module itself, on each (re)start."""
-        import ray
-
+    def __init__(self, model: nn.Module, options: RestoreOptions, cpus: int) -> None:
         torch.set_num_threads(cpus)
-        self.batch = _TemporaryOutputs(ray.get(model[0]).to(options.device).eval(), options, cpus)
+        self.batch = _TemporaryOutputs(model.to(options.device).eval(), options, cpus)
 
     def ready(self) -> None:
         """Returns once the actor is constructed: the driver hands out work to actors that hold the model."""
@@ -189,34 +186,37 @@ class RayBatch(Batch):
         ray = _ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        model = ray.put(self.model)
+        plan = actor_plan(ray.nodes(), self.cpus_per_actor)
+        model = ray.put(self.model)  # once: every actor of a node reads the same copy
         remote = ray.remote(RestoreActor)
-        actors = [
-            remote.options(
-                num_cpus=cpus,
-                max_restarts=MAX_RESTARTS,
-                max_task_retries=0,  # the driver re-queues a dead actor's chunks itself, to any actor
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
-            ).remote([model], self.options, cpus)
-            for node, cpus in actor_plan(ray.nodes(), self.cpus_per_actor)
-        ]
+
+        def start(index: int) -> Any:
+            node, cpus = plan[index]
+            where = NodeAffinitySchedulingStrategy(node, soft=True)  # soft: a replacement may go anywhere
+            return remote.options(num_cpus=cpus, scheduling_strategy=where).remote(model, self.options, cpus)
+
+        actors = [start(index) for index in range(len(plan))]
         self.actors = len(actors)
         try:
-            self._dispatch(ray, actors, itertools.chain([first], chunks))
+            self._dispatch(ray, actors, start, itertools.chain([first], chunks))
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
             for target in self.lost:  # every lost file was redone elsewhere: what is left is the dead actors'
                 remove_stale_temporaries(target.parent, target.name)
 
-    def _dispatch(self, ray: ModuleType, actors: list[Any], chunks: Iterator[list[Job]]) -> None:
-        """Keep IN_FLIGHT chunks on each live actor, commit what comes back, and re-queue a dead actor's chunks."""
+    def _dispatch(
+        self, ray: ModuleType, actors: list[Any], start: Callable[[int], Any], chunks: Iterator[list[Job]]
+    ) -> None:
+        """Keep IN_FLIGHT chunks on each live actor, commit what comes back, re-queue a dead actor's chunks and
+        replace it (``start(index)``: a new ``actors[index]``)."""
         from ray.exceptions import RayActorError, RayError
 
         starting = {actor.ready.remote(): index for index, actor in enumerate(actors)}
         ray.wait(list(starting), num_returns=len(starting), timeout=START_SECONDS)  # then all start with work
         live: set[int] = set()
-        running: dict[Any, tuple[int, list[Job]]] = {}
+        running: dict[Any, tuple[int, Any, list[Job]]] = {}  # reference -> (index, actor, chunk)
+        restarts = [0] * len(actors)
         requeued: deque[list[Job]] = deque()
         more = True
         last_error: Exception | None = None
@@ -235,12 +235,12 @@ class RayBatch(Batch):
                 try:
                     ray.get(ref)
                     live.add(index)
-                except RayError as error:  # it could not start, or its restarts are spent: the run goes without it
+                except RayError as error:  # it could not start: the run goes without it
                     last_error = error
             for index in live:
-                in_flight = sum(on == index for on, _ in running.values())
+                in_flight = sum(actor is actors[index] for _, actor, _ in running.values())
                 while in_flight < IN_FLIGHT and self.summary.stopped_by is None and (chunk := take()):
-                    running[actors[index].restore.remote(chunk)] = (index, chunk)
+                    running[actors[index].restore.remote(chunk)] = (index, actors[index], chunk)
                     in_flight += 1
             if not running and (self.summary.stopped_by is not None or not (more or requeued)):
                 return
@@ -251,24 +251,26 @@ class RayBatch(Batch):
                 raise RuntimeError(f"no Ray actor alive for {NO_ACTOR_SECONDS:.0f} s (the last error: {last_error})")
             if done[0] not in running:
                 continue  # an actor (re)started: taken in at the top
-            index, chunk = running.pop(done[0])
+            index, actor, chunk = running.pop(done[0])
             try:
                 node, outcomes = ray.get(done[0])
             except RayActorError as error:
                 last_error = error
                 requeued.append(chunk)
                 self.lost.update(job.target for job in chunk)
-                if index in live:  # its other chunk in flight fails too: wait for its restart once
+                if index in live and actor is actors[index]:  # its other chunk in flight fails too: count it once
                     live.remove(index)
-                    starting[actors[index].ready.remote()] = index
                     self.deaths += 1
+                    if restarts[index] < MAX_RESTARTS:
+                        restarts[index] += 1
+                        ray.kill(actor, no_restart=True)
+                        actors[index] = start(index)
+                        starting[actors[index].ready.remote()] = index
                     warnings.warn(f"a Ray actor died; its files go to other actors: {_first_line(error)}", stacklevel=2)
                 continue
             except RayError as error:  # not a death: an error in the actor's code, which a retry would repeat
-                node, outcomes = (
-                    "",
-                    [(job, {"status": "failed", "error": _first_line(error), "seconds": 0}) for job in chunk],
-                )
+                failed = {"status": "failed", "error": _first_line(error), "seconds": 0}
+                node, outcomes = "", [(job, failed) for job in chunk]
             for job, outcome in outcomes:
                 if outcome["status"] != "written":
                     self._record(job, outcome)
