@@ -19,14 +19,11 @@ from ray_cluster import ENV, Cluster, local_cluster
 
 from dejpeg.batch import DONE, MANIFEST_NAME
 from dejpeg.cli.__main__ import main
-from dejpeg.distributed import DELAY_VARIABLE, ray_available
+from dejpeg.distributed import DELAY_VARIABLE, actor_plan, ray_available
 from dejpeg.imageio import TEMPORARY_NAME
 from dejpeg.jpeg import encode
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ray_available(), reason='needs Ray: pip install "dejpeg[ray]"'),
-]
+needs_ray = pytest.mark.skipif(not ray_available(), reason='needs Ray: pip install "dejpeg[ray]"')
 
 FILES = 12
 
@@ -94,6 +91,28 @@ def _restored_once_as(reference: Path, out: Path, rows: list[dict]) -> None:
         assert (output.stat().st_size, output.stat().st_mtime_ns) == (row["output_size"], row["output_mtime_ns"])
 
 
+def test_actors_split_each_live_nodes_cpus():
+    nodes = [
+        {"NodeID": "a", "Alive": True, "Resources": {"CPU": 10.0}},
+        {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0}},
+        {"NodeID": "c", "Alive": False, "Resources": {"CPU": 4.0}},
+        {"NodeID": "d", "Alive": True, "Resources": {"GPU": 1.0}},
+    ]
+    assert actor_plan(nodes, 4) == [("a", 5), ("a", 5), ("b", 2)]
+    assert actor_plan(nodes, 1) == [("a", 1)] * 10 + [("b", 1)] * 2
+    with pytest.raises(RuntimeError, match="no node with a CPU"):
+        actor_plan(nodes[2:], 4)
+
+
+def test_without_ray_the_command_says_what_to_install(folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("dejpeg.cli.restore.ray_available", lambda: False)
+    assert main(["restore", str(folder), "-o", str(tmp_path / "out"), "--ray", "auto"]) == 2
+    assert capsys.readouterr().err.strip().endswith('pip install "dejpeg[ray]"')
+    assert not (tmp_path / "out").exists()
+
+
+@needs_ray
+@pytest.mark.slow
 def test_two_workers_restore_the_bytes_of_one_process(cluster, folder, reference, tmp_path):
     out = tmp_path / "out"
     err = _finish(_restore_on_ray(folder, out, cluster.address))
@@ -102,6 +121,8 @@ def test_two_workers_restore_the_bytes_of_one_process(cluster, folder, reference
     assert len(per_node) == 2 and all(int(node.split()[1]) > 0 for node in per_node), err  # both nodes worked
 
 
+@needs_ray
+@pytest.mark.slow
 def test_a_node_killed_mid_run_loses_nothing_and_writes_nothing_twice(cluster, folder, reference, tmp_path):
     """A third node restores so slowly that it still holds its chunks when it is killed: the head and the other
     worker restore them, and a re-run has nothing left to do."""

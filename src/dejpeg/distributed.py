@@ -134,14 +134,14 @@ class RestoreActor:
 
 
 def actor_plan(nodes: list[dict[str, Any]], cpus_per_actor: int) -> list[tuple[str, int]]:
-    """(node id, CPUs) of each actor: as many actors of ``cpus_per_actor`` CPUs as each live node holds, or one of
-    all its CPUs on a smaller node. ``nodes`` as ``ray.nodes()`` lists them."""
+    """(node id, CPUs) of each actor: each live node's CPUs split evenly among as many actors as hold about
+    ``cpus_per_actor`` (at least one, so no CPU idles). ``nodes`` as ``ray.nodes()`` lists them."""
     plan = []
     for node in nodes:
         cpus = int(node["Resources"].get("CPU", 0)) if node["Alive"] else 0
         if cpus:
-            size = min(cpus_per_actor, cpus)
-            plan += [(node["NodeID"], size)] * (cpus // size)
+            count = max(1, cpus // cpus_per_actor)
+            plan += [(node["NodeID"], cpus // count)] * count
     if not plan:
         raise RuntimeError("the Ray cluster has no node with a CPU")
     return plan
@@ -173,7 +173,8 @@ class RayBatch(Batch):
         self.chunk = chunk
         #: Outputs whose actor died holding them: their temporary files are removed once the run is over.
         self.lost: set[Path] = set()
-        self.actors = 0
+        #: The CPUs of each actor started.
+        self.actor_cpus: list[int] = []
         self.deaths = 0
         #: Files restored per Ray node id.
         self.restored_by_node: Counter[str] = Counter()
@@ -196,7 +197,7 @@ class RayBatch(Batch):
             return remote.options(num_cpus=cpus, scheduling_strategy=where).remote(model, self.options, cpus)
 
         actors = [start(index) for index in range(len(plan))]
-        self.actors = len(actors)
+        self.actor_cpus = [cpus for _, cpus in plan]
         try:
             self._dispatch(ray, actors, start, itertools.chain([first], chunks))
         finally:
@@ -292,8 +293,11 @@ class RayBatch(Batch):
 
     def lines(self) -> list[str]:
         """What the cluster did, for a person (after :meth:`dejpeg.batch.Summary.lines`)."""
-        per_node = ", ".join(f"{node[:8]} {count}" for node, count in sorted(self.restored_by_node.items()))
-        lines = [f"on Ray: {self.actors} actor(s); files restored per node: {per_node or 'none'}"]
+        if not self.actor_cpus:  # nothing was left to restore
+            return []
+        per_node = ", ".join(f"{node[:8]} {count}" for node, count in sorted(self.restored_by_node.items())) or "none"
+        sizes = "/".join(str(cpus) for cpus in sorted(set(self.actor_cpus)))
+        lines = [f"on Ray: {len(self.actor_cpus)} actor(s) of {sizes} CPU(s); files restored per node: {per_node}"]
         if self.deaths:
             lines.append(f"{self.deaths} actor death(s): their unfinished files were restored by other actors")
         return lines

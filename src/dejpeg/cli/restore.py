@@ -86,7 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int_in_range(1, 4096),
         default=4,
         metavar="N",
-        help="CPUs of each Ray actor, which holds a copy of the model (default 4; a node with fewer gets one actor)",
+        help="about N CPUs per Ray actor, each holding a copy of the model (default 4): a node's CPUs are split "
+        "evenly among as many actors as hold about N (at least one)",
     )
     p.add_argument(
         "--ray-chunk",
