@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from restore_speed import measure
 
-from dejpeg.api import evaluate
+from dejpeg.evaluation import evaluate
 from dejpeg.models import PRECISIONS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val" / "bsds500-test200"

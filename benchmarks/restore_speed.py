@@ -31,8 +31,8 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
     import torch
 
     from dejpeg.api import load_model, restore
-    from dejpeg.imageio import PNG_COMPRESS_LEVEL, save_image
-    from dejpeg.jpeg import encode
+    from dejpeg.codec import encode
+    from dejpeg.codec.images import PNG_COMPRESS_LEVEL, save_image
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]

@@ -91,7 +91,7 @@ def _pillow_jpeg(image: Image.Image, **options: object) -> bytes:
 def seed_files() -> dict[str, bytes]:
     """Small valid files of every kind the readers meet: gray, 4:2:0 and 4:4:4 colour (dejpeg's encoder), and from
     Pillow progressive, restart markers, EXIF (rotated), an ICC profile, CMYK, and an MPO (two frames)."""
-    from dejpeg.jpeg import encode
+    from dejpeg.codec import encode
 
     rgb, gray = _image(40, 56, 3, 0), _image(40, 48, 1, 1)
     pil = Image.fromarray(rgb)

@@ -1,51 +1,39 @@
-"""The Python API behind the CLI: restore one image, evaluate a model on a folder."""
+"""The Python API behind the CLI's restore: load a model, restore a JPEG file, its bytes or a decoded array."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dejpeg.imageio import PNG_COMPRESS_LEVEL, list_images, load_rgb_u8, save_image
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import DecodedJpeg, decode_luma, read_coefficients, read_jpeg
+from dejpeg.codec.images import PNG_COMPRESS_LEVEL, save_image
 from dejpeg.jpeg import (
-    DecodedJpeg,
     JpegCoefficients,
     coefficients_in_range,
-    decode,
-    decode_luma,
-    encode,
     ijg_qtables,
+    luma_chroma_tables,
     luma_matches,
     pad_to_multiple,
-    read_coefficients,
-    read_jpeg,
-    read_qtables,
-    rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,
     ycbcr_jfif_to_rgb,
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.jpeg.header import MAX_PIXELS
-from dejpeg.metrics import image_metrics
-from dejpeg.models import autocast_for, create_model, default_model_name, resolve_precision
-from dejpeg.train.engine import FINAL_WEIGHTS
+from dejpeg.models import autocast_for, create_model, default_model_name
+from dejpeg.runs import is_run, load_run_state, run_config
 
 ModelLike = str | os.PathLike | nn.Module | None
 
-#: Reference images in these formats already carry JPEG artifacts.
-LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
 #: Context each tile borrows from its neighbours. The default model's receptive radius is 144 px, but what it
@@ -64,10 +52,9 @@ def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> n
     if model is None:
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
-        run = Path(model)
-        if not (run / "config.json").is_file():
+        if not is_run(model):
             return _load_registered(str(model), str(torch.device(device)))
-        model = _load_run(run)
+        model = _load_run(Path(model))
     return model.to(device).eval()
 
 
@@ -78,18 +65,10 @@ def _load_registered(name: str, device: str) -> nn.Module:
 
 def _load_run(run: Path) -> nn.Module:
     """Not cached: a run folder's weights change when training goes on."""
-    config = json.loads((run / "config.json").read_text())
-    weights = run / FINAL_WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights not found: {weights} (is the training run finished?)")
+    config = run_config(run)
     net = create_model(config["model"], pretrained=False, **config.get("model_kwargs", {}))
-    net.load_state_dict(load_file(str(weights)), strict=True)
+    net.load_state_dict(load_run_state(run, finished=True), strict=True)
     return net
-
-
-def _to_tensor(image_u8: np.ndarray) -> Tensor:
-    array = image_u8[..., None] if image_u8.ndim == 2 else image_u8
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
 def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
@@ -186,10 +165,10 @@ def restore_array(
     if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
         raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
     net = load_model(model, device)
-    tables = np.concatenate([tables, tables])[:2] if tables.shape[0] == 1 else tables[:2]
+    tables = luma_chroma_tables(tables)
     qt = torch.from_numpy(tables)[None].to(device)
     gray = damaged_u8.ndim == 2
-    image = _to_tensor(damaged_u8).to(device)
+    image = u8_to_tensor(damaged_u8).to(device)
     restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision, progress)
     if not torch.isfinite(restored).all():  # NaN would be written as black, silently
         raise ValueError("restoration produced non-finite values")
@@ -288,7 +267,7 @@ def restore(
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
     A file carries its quantization tables, which the model reads. A decoded array does not: give
-    ``qtables`` (e.g. from :func:`dejpeg.jpeg.read_qtables`) or the IJG ``quality`` it was saved at.
+    ``qtables`` (e.g. from :func:`dejpeg.codec.read_qtables`) or the IJG ``quality`` it was saved at.
     With ``consistency`` (files and bytes only: an array has no coefficients), the result is kept
     inside the file's quantization intervals. ``precision`` as in :func:`restore_array`. Files over
     ``max_pixels`` (None: no limit), or declaring far more pixels than their size can code, are refused with
@@ -326,92 +305,11 @@ def restore_file(
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`;
-    ``progress`` as in :func:`restore_array`.
+    ``png_compress_level`` as in :func:`dejpeg.codec.images.save_image`; ``max_pixels`` and ``strict`` as in
+    :func:`restore`; ``progress`` as in :func:`restore_array`.
     """
     with _naming(source):
         restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, progress)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )
-
-
-def load_reference(path: Path, gray: bool) -> np.ndarray:
-    """The evaluation reference: RGB uint8, or MATLAB-style BT.601 Y for the grayscale track."""
-    rgb = load_rgb_u8(path)
-    return rgb_to_y_bt601_u8(rgb) if gray else rgb
-
-
-def evaluate(
-    data: str | os.PathLike,
-    model: ModelLike = None,
-    qualities: tuple[int, ...] | list[int] = (10, 20, 30, 40),
-    gray: bool = False,
-    subsampling: str = "420",
-    max_images: int | None = None,
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-    consistency: bool = True,
-    precision: str = "auto",
-) -> dict[str, Any]:
-    """Compress every image of ``data`` at each quality, restore it, and score both against the original.
-
-    Conventions of the published tables (``../shared/data/README.md``): colour (the default, as in ``dejpeg
-    evaluate``) = RGB with 4:2:0; ``gray`` track = MATLAB-style Y coded as a grayscale JPEG; metrics by
-    :mod:`dejpeg.metrics`. References should be lossless: JPEG references draw a warning.
-    ``consistency`` applies the DCT consistency step, as :func:`restore` does by default; ``precision``
-    as in :func:`restore_array`.
-
-    Returns:
-        ``{"model", "data", "gray", "consistency", "precision", "computed_in", "images", "rows": [...]}``
-        (``computed_in``: what ``precision`` resolved to here), one row per quality with the JPEG and
-        restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
-    """
-    was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
-    net = load_model(model, device)
-    computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
-    files = list_images(data)[:max_images]
-    lossy = [f for f in files if f.suffix.lower() in LOSSY_SUFFIXES]
-    if lossy:
-        warnings.warn(
-            f"{len(lossy)} of {len(files)} reference images are JPEGs: scores are against lossy references, "
-            "so the restoration is rewarded for copying their artifacts; use lossless originals (PNG etc.)",
-            stacklevel=2,
-        )
-    references = [load_reference(f, gray) for f in files]
-    rows = []
-    try:
-        for quality in qualities:
-            jpeg_scores, restored_scores, seconds, pixels = [], [], 0.0, 0
-            for ref in tqdm(references, desc=f"Q{quality}", disable=not progress, leave=False):
-                data_bytes = encode(ref, quality=quality, subsampling=subsampling)
-                damaged = decode(data_bytes)
-                start = time.perf_counter()
-                coefficients = read_coefficients(data_bytes) if consistency else None
-                restored = restore_array(
-                    damaged, read_qtables(data_bytes), net, device, coefficients=coefficients, precision=precision
-                )
-                seconds += time.perf_counter() - start
-                pixels += ref.shape[0] * ref.shape[1]
-                jpeg_scores.append(image_metrics(damaged, ref))
-                restored_scores.append(image_metrics(restored, ref))
-            row: dict[str, Any] = {"quality": int(quality)}
-            for key in ("psnr", "ssim", "psnrb"):
-                before = float(np.mean([s[key] for s in jpeg_scores]))
-                after = float(np.mean([s[key] for s in restored_scores]))
-                row.update({f"jpeg_{key}": before, key: after, f"{key}_gain": after - before})
-            row["megapixels_per_s"] = pixels / 1e6 / seconds
-            rows.append(row)
-    finally:
-        net.train(was_training)
-    name = model if isinstance(model, str) else (default_model_name() if model is None else type(model).__name__)
-    return {
-        "model": name,
-        "data": str(data),
-        "gray": gray,
-        "consistency": consistency,
-        "precision": precision,
-        "computed_in": computed_in,
-        "images": len(files),
-        "rows": rows,
-    }

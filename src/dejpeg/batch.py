@@ -30,8 +30,10 @@ import numpy as np
 from torch import nn
 
 from dejpeg.api import _naming, decode_for_restore, restore_array
-from dejpeg.imageio import LOSSLESS_SUFFIXES, PNG_COMPRESS_LEVEL, TEMPORARY_NAME, atomic_write_bytes, encode_image
-from dejpeg.jpeg import DecodedJpeg, JpegCoefficients
+from dejpeg.codec import DecodedJpeg
+from dejpeg.codec.images import LOSSLESS_SUFFIXES, PNG_COMPRESS_LEVEL, encode_image
+from dejpeg.files import TEMPORARY_NAME, atomic_write_bytes
+from dejpeg.jpeg import JpegCoefficients
 from dejpeg.jpeg.header import MAX_PIXELS
 
 MANIFEST_NAME = "dejpeg-manifest.jsonl"

@@ -3,7 +3,7 @@
 import pytest
 from conftest import shared_path
 
-from dejpeg.api import evaluate
+from dejpeg.evaluation import evaluate
 from dejpeg.layers.int8 import EXACT_WEIGHT_LEVELS, int8_available, weight_levels
 from dejpeg.models import default_model_name, get_entry
 

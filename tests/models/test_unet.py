@@ -5,7 +5,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from dejpeg.api import load_model, restore_array
-from dejpeg.jpeg import decode, encode, ijg_qtables
+from dejpeg.codec import decode, encode
+from dejpeg.jpeg import ijg_qtables
 from dejpeg.models import RestorationModel, UNet, create_model
 from dejpeg.train import JpegPatchStream, PatchConfig, fit
 from dejpeg.train.config import config_from_dict

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dejpeg.jpeg import decode, encode
+from dejpeg.codec import decode, encode
 from dejpeg.metrics import image_metrics
 from dejpeg.studies import add_noise
 from dejpeg.studies.common import (

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from dejpeg.train import fit
 from dejpeg.train.config import config_from_dict, load_config
-from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS, initial_state, lr_factor
+from dejpeg.runs import CHECKPOINT, FINAL_WEIGHTS
+from dejpeg.train.engine import initial_state, lr_factor
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}

@@ -3,7 +3,7 @@ from safetensors.torch import load_file, save_file
 
 from dejpeg.jpeg import ijg_qtables
 from dejpeg.models import create_model
-from dejpeg.train.engine import FINAL_WEIGHTS
+from dejpeg.runs import FINAL_WEIGHTS
 from dejpeg.zoo.export import export_weights
 from dejpeg.zoo.int8 import SCALE_SUFFIX, dequantize_state, quantize_state
 

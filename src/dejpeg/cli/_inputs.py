@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from dejpeg.imageio import IMAGE_SUFFIXES, LOSSLESS_SUFFIXES
+from dejpeg.codec.images import LOSSLESS_SUFFIXES
+from dejpeg.files import IMAGE_SUFFIXES
 from dejpeg.models import PRECISIONS
 
 JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}

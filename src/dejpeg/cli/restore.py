@@ -21,7 +21,7 @@ from dejpeg.cli._inputs import (
     check_targets,
     output_layout,
 )
-from dejpeg.imageio import PNG_COMPRESS_LEVEL
+from dejpeg.codec.images import PNG_COMPRESS_LEVEL
 from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
 

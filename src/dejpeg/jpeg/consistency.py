@@ -64,7 +64,7 @@ def project_to_coefficients(image: Tensor, coeffs: JpegCoefficients, top: int = 
             of 8 x the largest sampling factor, e.g. 16 for 4:2:0) and ends on it or at the image edge,
             so that it holds whole coded blocks of every component (this lets large images be projected
             tile by tile with bounded memory).
-        coeffs: the source file's coefficients (:func:`dejpeg.jpeg.read_coefficients`).
+        coeffs: the source file's coefficients (:func:`dejpeg.codec.read_coefficients`).
 
     Returns:
         (C, h, w) float, not clamped.

@@ -25,9 +25,12 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from dejpeg.imageio import atomic_write_bytes
-from dejpeg.jpeg import compress_to_ratio, decode, encode, estimate_quality, read_qtables
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import compress_to_ratio, decode, encode, read_qtables
+from dejpeg.files import atomic_write_bytes, sha256_file
+from dejpeg.jpeg import estimate_quality, luma_chroma_tables
 from dejpeg.metrics import psnr
+from dejpeg.runs import final_weights_path
 from dejpeg.studies.data import ImageSet, load_split
 
 
@@ -153,14 +156,8 @@ def file_fingerprint(spec: str) -> str:
     """sha256 of the weight file a spec names (so retrained weights at the same path make new cells)."""
     candidate = Path(spec.rpartition(":")[2])
     if candidate.is_dir():
-        candidate = candidate / "final.safetensors"
-    if not candidate.is_file():
-        return ""
-    digest = hashlib.sha256()
-    with open(candidate, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        candidate = final_weights_path(candidate)
+    return sha256_file(candidate) if candidate.is_file() else ""
 
 
 class CellStore:
@@ -233,7 +230,7 @@ def compress_set(
         decoded.append(decode(data))
         sizes.append(len(data))
         qualities.append(q)
-        tables.append(np.concatenate([table, table])[:2] if len(table) == 1 else table[:2])
+        tables.append(luma_chroma_tables(table))
         hits.append(hit)
     return CompressedSet(
         images=np.stack(decoded),
@@ -250,8 +247,8 @@ def psnr_u8(images_u8: np.ndarray, reference_u8: np.ndarray, batch: int = 512) -
         raise ValueError(f"shape mismatch: {images_u8.shape} vs {reference_u8.shape}")
     out = []
     for start in range(0, len(images_u8), batch):
-        a = torch.from_numpy(images_u8[start : start + batch]).permute(0, 3, 1, 2).double()
-        b = torch.from_numpy(reference_u8[start : start + batch]).permute(0, 3, 1, 2).double()
+        a = u8_to_tensor(images_u8[start : start + batch], torch.float64, unit_range=False)
+        b = u8_to_tensor(reference_u8[start : start + batch], torch.float64, unit_range=False)
         out.append(psnr(a, b, 255.0))
     return torch.cat(out).numpy()
 
@@ -269,7 +266,7 @@ def source_note(root: str, split: str, names: Sequence[str], sample: int = 50) -
     jpegs = [folder / n for n in names[:sample] if Path(n).suffix.lower() in (".jpg", ".jpeg")]
     if not jpegs:
         return "The original images are lossless files: 'original' is uncompressed."
-    estimates = [estimate_quality(p) for p in jpegs]
+    estimates = [estimate_quality(read_qtables(p)) for p in jpegs]
     qualities = sorted({e.quality for e in estimates})
     exact = all(e.exact for e in estimates)
     return (

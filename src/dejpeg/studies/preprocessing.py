@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from dejpeg.classifiers import load_classifier, predict, train_classifier
-from dejpeg.jpeg import SUBSAMPLING
+from dejpeg.codec import SUBSAMPLING
 from dejpeg.studies.common import (
     CellStore,
     ClassifierConfig,

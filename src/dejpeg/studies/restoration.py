@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from dejpeg.api import load_model, restore_array
 from dejpeg.classifiers import ImageClassifier, load_classifier, predict, save_classifier, train_classifier
-from dejpeg.jpeg import SUBSAMPLING
+from dejpeg.codec import SUBSAMPLING
 from dejpeg.studies.common import (
     CellStore,
     ClassifierConfig,

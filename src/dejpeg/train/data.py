@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dejpeg.imageio import IMAGE_SUFFIXES, list_images, load_rgb_u8
-from dejpeg.jpeg import decode, encode, ijg_qtables, read_qtables, rgb_to_y_bt601_u8
-from dejpeg.jpeg.transforms import double_compress
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import decode, encode, read_qtables
+from dejpeg.codec.images import load_rgb_u8
+from dejpeg.codec.recompress import double_compress
+from dejpeg.files import list_images
+from dejpeg.jpeg import ijg_qtables, luma_chroma_tables, rgb_to_y_bt601_u8
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class JpegPatchStream(IterableDataset):
         self.seed = seed
         self.rank = rank
         self.start_batch = start_batch
-        self.images = [load_rgb_u8(p) for p in _image_files(cfg.folder, cfg.recursive)]
+        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder, cfg.recursive)]
         small = [im.shape for im in self.images if min(im.shape[:2]) < cfg.patch_size]
         if small:
             raise ValueError(f"{len(small)} images are smaller than patch_size {cfg.patch_size}")
@@ -129,10 +131,7 @@ class JpegPatchStream(IterableDataset):
             damaged = decode(data)
         if self.cfg.target == "jpeg":
             clean = self._jpeg_copy(rng, clean, subsampling)
-        tables = read_qtables(data)
-        if tables.shape[0] == 1:
-            tables = np.concatenate([tables, tables])
-        return damaged, clean, tables[:2]
+        return damaged, clean, luma_chroma_tables(read_qtables(data))
 
     def _jpeg_copy(self, rng: np.random.Generator, clean: np.ndarray, subsampling: str) -> np.ndarray:
         """An independently compressed copy of ``clean`` (same shape), the Noise2Noise target.
@@ -153,10 +152,9 @@ class JpegPatchStream(IterableDataset):
         damaged, clean, tables = (np.stack(s) for s in zip(*samples))
         if gray:
             damaged, clean = damaged[..., None], clean[..., None]
-        to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # noqa: E731
         return {
-            "input": to_tensor(damaged),
-            "target": to_tensor(clean),
+            "input": u8_to_tensor(damaged),
+            "target": u8_to_tensor(clean),
             "qtables": torch.from_numpy(tables).float(),
         }
 
@@ -185,15 +183,6 @@ def foreign_qtables(quality: int, rng: np.random.Generator) -> np.ndarray:
         jitter = rng.normal(0.0, 0.15, (8, 8))
         tables.append(np.clip(np.round(base * np.exp(tilt + jitter)), 1, 255))
     return np.stack(tables).astype(np.int32)
-
-
-def _image_files(folder: str, recursive: bool) -> list[Path]:
-    if not recursive:
-        return list_images(folder)
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images under {folder}")
-    return files
 
 
 def _pad_to(image: np.ndarray, size: int) -> np.ndarray:

@@ -8,6 +8,7 @@ resumed run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -23,14 +24,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from dejpeg.evaluation import evaluate
+from dejpeg.files import atomic_write
 from dejpeg.models import autocast_for, create_model
+from dejpeg.runs import CHECKPOINT, CONFIG, LOG, final_weights_path, load_checkpoint, load_run_state
 from dejpeg.train.config import TrainConfig
 from dejpeg.train.data import JpegPatchStream, patch_loader
 from dejpeg.train.losses import make_loss
-
-CHECKPOINT = "last.pt"
-FINAL_WEIGHTS = "final.safetensors"
-LOG = "log.jsonl"
 
 
 @dataclass
@@ -54,22 +54,8 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
 def initial_state(source: str) -> dict[str, torch.Tensor]:
     """Weights named by ``init_from``: a run folder, a ``.safetensors`` file or a registry name."""
-    from dejpeg.zoo.export import load_run_state  # local: the zoo imports this module's file names
-
     path = Path(source)
     if path.is_dir():
         return load_run_state(path)
@@ -94,8 +80,6 @@ def _init_distributed() -> tuple[int, int, torch.device]:
 
 def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
     """Mean PSNR gain over JPEG on the first ``val_images`` of ``val_folder``, by ``dejpeg.evaluate``."""
-    from dejpeg.api import evaluate  # local: dejpeg.api imports this module (run folders)
-
     result = evaluate(
         cfg.val_folder,
         model=model,
@@ -135,7 +119,7 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (out / CONFIG).write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = create_model(cfg.model, pretrained=False, **cfg.model_kwargs).to(device)
     trainable = _unfrozen_parameters(model, cfg.freeze)
@@ -143,9 +127,8 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     history = History()
     start = 0
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+    state = load_checkpoint(out, map_location=device) if resume else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -209,19 +192,19 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
                 log_file.write(json.dumps({"val": record}) + "\n")
                 log_file.flush()
             if done % cfg.checkpoint_every == 0 or done == end:
-                _atomic_torch_save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "step": done,
-                    },
-                    ckpt_path,
-                )
+                checkpoint = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": done,
+                }
+                atomic_write(out / CHECKPOINT, functools.partial(torch.save, checkpoint))
         history.steps_done = max(start, end)
         if rank == 0 and history.steps_done == cfg.steps:
-            final = out / FINAL_WEIGHTS
-            _atomic_safetensors(model.state_dict(), final, {"model": cfg.model, "steps": str(cfg.steps)})
+            final = final_weights_path(out)
+            weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+            metadata = {"model": cfg.model, "steps": str(cfg.steps)}
+            atomic_write(final, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
             history.weights = str(final)
     finally:
         bar.close()

@@ -9,25 +9,15 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
-from dejpeg.imageio import atomic_write_bytes
+from dejpeg.files import atomic_write_bytes
 from dejpeg.models._registry import WEIGHTS_DIR, sha256_file
-from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS
+from dejpeg.runs import load_checkpoint, load_run_state
 from dejpeg.zoo.int8 import quantize_state
 
 #: How the exported weights may be stored (see :func:`export_weights`).
 STORAGE = ("float16", "float32", "int8")
-
-
-def load_run_state(run: Path) -> dict[str, torch.Tensor]:
-    """The run's final weights, or its last checkpoint's model when the run is unfinished."""
-    if (run / FINAL_WEIGHTS).is_file():
-        return load_file(str(run / FINAL_WEIGHTS))
-    if (run / CHECKPOINT).is_file():
-        return torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["model"]
-    raise FileNotFoundError(f"no {FINAL_WEIGHTS} or {CHECKPOINT} in {run}")
 
 
 def export_weights(
@@ -52,9 +42,8 @@ def export_weights(
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     elif storage == "int8":
         state = quantize_state(state, keep_float)
-    step = ""
-    if (run / CHECKPOINT).is_file():
-        step = str(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["step"])
+    checkpoint = load_checkpoint(run)
+    step = "" if checkpoint is None else str(checkpoint["step"])
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     # atomic, with the usual file permissions (safetensors' own writer makes 0600 files)

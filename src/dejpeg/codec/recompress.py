@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from dejpeg.jpeg.codec import SUBSAMPLING, encode, jpeg_roundtrip
+from dejpeg.codec.jpeg import SUBSAMPLING, encode, jpeg_roundtrip
 
 QUALITY_MIN, QUALITY_MAX = 1, 100
 

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from t81 import SPEC_ZIGZAG_GRID
 
-from dejpeg.jpeg import decode, encode, ijg_qtables, jpeg_roundtrip, read_coefficients, read_qtables
+from dejpeg.codec import decode, encode, jpeg_roundtrip, read_coefficients, read_qtables
+from dejpeg.jpeg import ijg_qtables
 
 
 def parse_dqt(data: bytes) -> dict[int, np.ndarray]:

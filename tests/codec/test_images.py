@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from dejpeg.api import restore_file
-from dejpeg.imageio import adler32_combine, atomic_write_bytes, encode_png, list_images, save_image
+from dejpeg.codec.images import adler32_combine, encode_png, save_image
+from dejpeg.files import atomic_write_bytes, list_images
 
 
 def test_save_image_is_lossless_and_leaves_no_temporary(tmp_path, natural_image):
@@ -170,7 +171,7 @@ def test_webp_over_its_size_limit_is_refused_in_words(tmp_path):
 def test_tiff_output_drops_exif_its_writer_cannot_pack(tmp_path):
     """EXIF that parses but holds a value Pillow's TIFF writer cannot re-pack (found by fuzzing) costs the
     metadata, not the file: the TIFF holds the same pixels as the PNG."""
-    source = Path(__file__).parent / "regressions" / "tiff-exif-unpackable.jpg"
+    source = Path(__file__).parents[1] / "regressions" / "tiff-exif-unpackable.jpg"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the file's corrupt data is warned of; not what this test is about
         for suffix in (".tif", ".png"):

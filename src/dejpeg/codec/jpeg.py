@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from dejpeg.jpeg.header import MAX_PIXELS, check_header, parse_header
-from dejpeg.jpeg.quant import ijg_qtables
+from dejpeg.jpeg.quantization import ijg_qtables
 
 # Pillow's ``subsampling`` codes.
 SUBSAMPLING = {"444": 0, "422": 1, "420": 2}

@@ -1,15 +1,12 @@
-"""Image files in and out: folder listing, decoding any format to uint8, atomic writes."""
+"""Image files in and out: decoding any format to uint8, writing restorations losslessly with their metadata."""
 
 from __future__ import annotations
 
 import io
 import math
 import os
-import re
 import struct
-import tempfile
 import warnings
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +14,8 @@ import numpy as np
 from PIL import Image
 from zlib_ng import zlib_ng
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+from dejpeg.files import atomic_write_bytes
+
 #: Formats written losslessly by output suffix; JPEG output is refused (it would re-add artifacts).
 LOSSLESS_SUFFIXES = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 #: zlib level of PNG output (see :func:`encode_png`). On restored photos level 3 writes files as small as Pillow's
@@ -131,59 +129,10 @@ def encode_png(
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder``, sorted so that runs are reproducible."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images in {folder}")
-    return files
-
-
 def load_rgb_u8(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB of any image file Pillow reads."""
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB")).copy()
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_bytes(
-    data: bytes, path: str | os.PathLike, before_replace: Callable[[Path], None] | None = None
-) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file.
-
-    The temporary file is ``.NAME.XXXXXXXX.tmp`` beside ``path`` (:data:`TEMPORARY_NAME` matches it), so that a
-    run killed before the rename leaves something recognisable to clean up. ``before_replace(temporary)`` runs
-    once it is complete and before the rename, which keeps its mtime: a batch records the finished output there,
-    so that a kill after the rename never leaves an output its manifest does not know.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        if before_replace is not None:
-            before_replace(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-#: The temporary files of :func:`atomic_write_bytes` (``tempfile.mkstemp``'s eight random characters): group 1
-#: is the name of the file being written.
-TEMPORARY_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 
 
 #: ICC data colour spaces (profile header bytes 16-20) that describe gray and RGB pixels.
