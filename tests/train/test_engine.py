@@ -10,9 +10,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from dejpeg.runs import CHECKPOINT, FINAL_WEIGHTS
 from dejpeg.train import fit
 from dejpeg.train.config import config_from_dict, load_config
-from dejpeg.runs import CHECKPOINT, FINAL_WEIGHTS
 from dejpeg.train.engine import initial_state, lr_factor
 
 REPO = Path(__file__).resolve().parents[2]
