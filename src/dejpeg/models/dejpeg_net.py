@@ -10,61 +10,23 @@ luma is restored first, then Cb/Cr are restored with the restored luma as a guid
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
-from dejpeg.jpeg.dct import dct_matrix
+from dejpeg.layers.block_dct import BLOCK, BlockDct, BlockIdct
+from dejpeg.layers.conditioning import FiLM, FiLMResBlock, qtable_features
+from dejpeg.layers.growth import widen_tensor
 from dejpeg.layers.int8 import Int8Conv2d
 from dejpeg.models._base import RestorationModel
 from dejpeg.models._registry import Weights, register_model
-
-BLOCK = 8
-
-
-def qtable_features(qtables: Tensor) -> Tensor:
-    """(B, T, 8, 8) tables in 1..255 to (B, T*64) features in [0, 1] (log scale: quality is multiplicative)."""
-    return torch.log(qtables.flatten(1).clamp(1, 255)) / math.log(255.0)
 
 
 def exact(reference: Tensor) -> torch.autocast:
     """Context that turns a caller's autocast off: for colour and DCT transforms, which bf16 would round
     to about 1/256 of their value (a visible loss at high qualities)."""
     return torch.autocast(reference.device.type, enabled=False)
-
-
-def widen_tensor(narrow: Tensor, fresh: Tensor, groups: int = 1, narrow_groups: int | None = None) -> Tensor:
-    """``fresh`` (a larger layer's initial weight or bias, dims (out, in, ...)) with ``narrow`` in its leading
-    corner and zeros where new inputs would reach old outputs: old channels compute what they did, new ones
-    start from their fresh initialisation and are ignored until training gives them weight.
-
-    ``groups``: dim 0 holds that many equal chunks that each grew (FiLM's per-block scales and shifts);
-    ``narrow_groups`` (default ``groups``): how many of them ``narrow`` holds, the leading ones (a deeper model).
-    """
-    wide = fresh.detach().clone().unflatten(0, (groups, -1))
-    narrow = narrow.unflatten(0, (groups if narrow_groups is None else narrow_groups, -1))
-    if narrow.dim() != wide.dim() or any(n > w for n, w in zip(narrow.shape, wide.shape)):
-        raise ValueError(f"cannot widen {tuple(narrow.shape)} to {tuple(wide.shape)}")
-    old_out = narrow.shape[1]
-    if wide.dim() > 2:  # weights: new input columns of old output rows carry nothing
-        wide[:, :old_out, narrow.shape[2] :] = 0
-    wide[tuple(slice(0, n) for n in narrow.shape)] = narrow
-    return wide.flatten(0, 1)
-
-
-class FiLMResBlock(nn.Module):
-    """conv-ReLU-conv residual block whose residual is scaled and shifted per channel by the condition."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.conv1 = Int8Conv2d(width, width, 3, padding=1, relu=True)
-        self.conv2 = Int8Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        return self.conv2.scaled_residual(self.conv1(x), 1 + gamma, beta, x)
 
 
 class BlockStage(nn.Module):
@@ -88,35 +50,29 @@ class BlockStage(nn.Module):
         self.body = nn.ModuleList(FiLMResBlock(width) for _ in range(blocks))
         # The entry stays float: its inputs (coefficients / steps) differ too much in scale for one int8 range.
         self.exit = Int8Conv2d(width, in_ch * BLOCK * BLOCK, 3, padding=1)
-        self.film = nn.Sequential(nn.Linear(cond_dim, 128), nn.ReLU(), nn.Linear(128, blocks * 2 * width))
-        # Start as an unconditioned network and as the identity map: training only adds.
-        for layer in (self.film[-1], self.exit):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        # 2-D DCT of a raster-flattened block as one 64x64 matrix (rows: raster frequency index).
-        basis = torch.kron(dct_matrix(), dct_matrix())
-        self.register_buffer("basis", basis, persistent=False)
-        # The same DCT of (255 * pixel - 128) as one 8x8 stride-8 convolution: 3.6x faster than
-        # unshuffle + einsum on a CPU. The level shift only moves the DC term, so it is the bias.
-        self.register_buffer("dct_kernel", (255.0 * basis).view(BLOCK * BLOCK, 1, BLOCK, BLOCK), persistent=False)
-        self.register_buffer("dct_bias", -128.0 * basis.sum(dim=1), persistent=False)
+        # Starts unconditioned (zero FiLM) and as the identity map (zero exit): training only adds.
+        self.film = FiLM(cond_dim, blocks, width)
+        nn.init.zeros_(self.exit.weight)
+        nn.init.zeros_(self.exit.bias)
+        # Coefficients of 255 * pixel - 128, and the pixel change that a change of coefficients makes.
+        self.dct = BlockDct(level_shift=True)
+        self.idct = BlockIdct(level_shift=True, delta=True)
 
     def _analyse(self, planes: Tensor, steps: Tensor) -> Tensor:
         """(B, C, H, W) in [0, 1] -> (B, C*64, H/8, W/8): coefficients / step, or raw block pixels."""
         if not self.dct_io:
             return F.pixel_unshuffle(planes, BLOCK)
-        b, c, height, width = planes.shape
-        coefficients = F.conv2d(planes.reshape(b * c, 1, height, width), self.dct_kernel, self.dct_bias, stride=BLOCK)
-        h, w = coefficients.shape[-2:]
-        return (coefficients.view(b, c, BLOCK * BLOCK, h, w) / steps[:, :, :, None, None]).reshape(b, -1, h, w)
+        coefficients = self.dct(planes)
+        b, _, h, w = coefficients.shape
+        return (coefficients.view(b, -1, BLOCK * BLOCK, h, w) / steps[:, :, :, None, None]).reshape(b, -1, h, w)
 
     def _synthesise(self, correction: Tensor, steps: Tensor) -> Tensor:
         """Inverse of :meth:`_analyse` for the exit's output: (B, C*64, H/8, W/8) -> (B, C, H, W)."""
-        if self.dct_io:
-            b, _, h, w = correction.shape
-            coefficients = correction.view(b, -1, BLOCK * BLOCK, h, w) * steps[:, :, :, None, None]
-            correction = torch.einsum("uk,bcuhw->bckhw", self.basis, coefficients).reshape(b, -1, h, w) / 255.0
-        return F.pixel_shuffle(correction, BLOCK)
+        if not self.dct_io:
+            return F.pixel_shuffle(correction, BLOCK)
+        b, _, h, w = correction.shape
+        coefficients = correction.view(b, -1, BLOCK * BLOCK, h, w) * steps[:, :, :, None, None]
+        return self.idct(coefficients.view(b, -1, h, w))
 
     def forward(self, x: Tensor, guide: Tensor | None, cond: Tensor, steps: Tensor, guide_steps: Tensor) -> Tensor:
         """``steps``/``guide_steps``: (B, C, 64) raster quantization steps of each channel of x / guide.
@@ -131,9 +87,8 @@ class BlockStage(nn.Module):
         # Channels-last through the body: oneDNN's own layout (fp32 3x3 convolutions 1.5x faster on an AVX512
         # Xeon), the one int8 convolutions answer in, and elementwise ops that mix layouts run 5x slower.
         h = self.entry(inp.contiguous(memory_format=torch.channels_last))
-        film = self.film(cond).chunk(2 * len(self.body), dim=1)
-        for i, block in enumerate(self.body):
-            h = block(h, film[2 * i], film[2 * i + 1])
+        for block, (gamma, beta) in zip(self.body, self.film.per_block(cond)):
+            h = block(h, gamma, beta)
         correction = self.exit(h)
         with exact(x):
             return x + self._synthesise(correction.float().contiguous(), steps)
