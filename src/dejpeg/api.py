@@ -29,7 +29,7 @@ from dejpeg.jpeg import (
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.jpeg.header import MAX_PIXELS
-from dejpeg.models import autocast_for, create_model, default_model_name
+from dejpeg.models import JpegSide, autocast_for, create_model, default_model_name
 from dejpeg.runs import is_run, load_run_state, run_config
 
 ModelLike = str | os.PathLike | nn.Module | None
@@ -76,7 +76,7 @@ def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
     return array[..., 0] if gray else array
 
 
-def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor, precision: str = "auto") -> Tensor:
+def _run_padded(model: nn.Module, image: Tensor, side: JpegSide, precision: str = "auto") -> Tensor:
     """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop.
 
     A gray-only model given RGB restores the luma and keeps the chroma.
@@ -85,11 +85,11 @@ def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor, precision: str
     if padded.shape[1] == 3 and getattr(model, "channels", "any") == "gray":
         ycc = rgb_to_ycbcr_jfif(padded)
         with autocast_for(model, image.device, precision):
-            luma = model(ycc[:, :1], qtables)
+            luma = model(ycc[:, :1], side.luma())
         restored = ycbcr_jfif_to_rgb(torch.cat([luma.float(), ycc[:, 1:]], dim=1))
     else:
         with autocast_for(model, image.device, precision):
-            restored = model(padded, qtables).float()
+            restored = model(padded, side).float()
     return restored[..., :h, :w]
 
 
@@ -102,7 +102,7 @@ def _project(image: Tensor, coefficients: JpegCoefficients | None, top: int, lef
 def _run_tiled(
     model: nn.Module,
     image: Tensor,
-    qtables: Tensor,
+    side: JpegSide,
     tile: int,
     overlap: int,
     coefficients: JpegCoefficients | None = None,
@@ -111,13 +111,14 @@ def _run_tiled(
 ) -> Tensor:
     """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams.
 
-    With ``coefficients``, each core is projected into the file's quantization intervals as it is made
-    (cores start on multiples of ``tile``, which is on the MCU grid), so memory stays bounded too.
-    ``progress`` shows a bar over the tiles (a 12 MP photo takes tens of seconds on a CPU).
+    Each tile gets the side information of its region (tile corners lie on the MCU grid). With ``coefficients``,
+    each core is projected into the file's quantization intervals as it is made (cores start on multiples of
+    ``tile``, which is on the MCU grid), so memory stays bounded too. ``progress`` shows a bar over the tiles
+    (a 12 MP photo takes tens of seconds on a CPU).
     """
     h, w = image.shape[-2:]
     if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
-        return _project(_run_padded(model, image, qtables, precision), coefficients, 0, 0)
+        return _project(_run_padded(model, image, side, precision), coefficients, 0, 0)
     if tile % 16 or overlap % 8:
         raise ValueError("tile must be a multiple of 16 (the largest MCU) and overlap of 8 (the JPEG grid)")
     out = torch.empty_like(image)
@@ -125,7 +126,7 @@ def _run_tiled(
     for top, left in tqdm(corners, desc="tiles", unit="tile", leave=False, disable=not progress):
         y0, x0 = max(0, top - overlap), max(0, left - overlap)
         y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
-        result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
+        result = _run_padded(model, image[..., y0:y1, x0:x1], side.crop(y0, x0, y1 - y0, x1 - x0), precision)
         bottom, right = min(h, top + tile), min(w, left + tile)
         core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
         out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
@@ -143,6 +144,7 @@ def restore_array(
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
     progress: bool = False,
+    consistency: bool = True,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -150,13 +152,14 @@ def restore_array(
         damaged_u8: (H, W) gray or (H, W, 3) RGB uint8, as decoded.
         qtables: (N, 8, 8) tables of the file (luma first); a single table serves both.
         model: registry name, module, or None for the default model.
-        coefficients: the file's coefficients; when given, the result is projected into their
-            quantization intervals (:mod:`dejpeg.jpeg.consistency`).
+        coefficients: the file's coefficients: models that read them (``side_info``) need them, and with
+            ``consistency`` the result is projected into their quantization intervals (:mod:`dejpeg.jpeg.consistency`).
         precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
             native bf16; else int8 convolutions on x86 CPUs with 8-bit dot products (VNNI, AMX): 2.5x faster;
             else fp32), "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
+        consistency: project into the intervals of ``coefficients`` (when given).
 
     Returns:
         uint8 array of the same shape.
@@ -165,29 +168,35 @@ def restore_array(
     if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
         raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
     net = load_model(model, device)
-    tables = luma_chroma_tables(tables)
-    qt = torch.from_numpy(tables)[None].to(device)
+    reads_coefficients = "coefficients" in getattr(net, "side_info", ())
+    if reads_coefficients and coefficients is None:
+        raise ValueError(f"{type(net).__name__} reads the file's DCT coefficients: give coefficients=")
+    qt = torch.from_numpy(luma_chroma_tables(tables))[None]
+    side = JpegSide.from_file(qt, coefficients if reads_coefficients else None, device)
     gray = damaged_u8.ndim == 2
     image = u8_to_tensor(damaged_u8).to(device)
-    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision, progress)
+    projected = coefficients if consistency else None
+    restored = _run_tiled(net, image, side, tile, overlap, projected, precision, progress)
     if not torch.isfinite(restored).all():  # NaN would be written as black, silently
         raise ValueError("restoration produced non-finite values")
     return _to_u8(restored, gray)
 
 
 def _coefficients_or_none(
-    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool
+    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool, required: bool
 ) -> JpegCoefficients | None:
     """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
     libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
     Pillow's pixels are not the same image or that hold coefficients no 8-bit image has: those are restored
-    without the step rather than refused.
+    without the step rather than refused; unless the model reads them (``required``), which refuses the file.
 
     Corrupt data that libjpeg decoded anyway is warned of once per file, or refused when ``strict``.
     """
     try:
         coefficients = read_coefficients(data, max_pixels)
     except ValueError as error:
+        if required:
+            raise ValueError(f"the model reads DCT coefficients, which libjpeg cannot give: {error}") from error
         warnings.warn(f"{name}restoring without the DCT consistency step: {error}", stacklevel=4)
         return None
     if coefficients.corrupt:
@@ -201,8 +210,8 @@ def _coefficients_or_none(
         problem = "libjpeg and Pillow decode this file differently (corrupt data)"
     else:
         return coefficients
-    if strict:
-        raise ValueError(f"refused (strict): {problem}")
+    if strict or required:
+        raise ValueError(f"refused ({'strict' if strict else 'the model reads DCT coefficients'}): {problem}")
     warnings.warn(f"{name}restoring without the DCT consistency step: {problem}", stacklevel=4)
     return None
 
@@ -223,15 +232,23 @@ def _naming(source: str | os.PathLike | bytes) -> Iterator[None]:
 
 
 def decode_for_restore(
-    source: str | os.PathLike | bytes, consistency: bool, max_pixels: int | None, strict: bool
+    source: str | os.PathLike | bytes,
+    consistency: bool,
+    max_pixels: int | None,
+    strict: bool,
+    model_reads_coefficients: bool = False,
 ) -> tuple[DecodedJpeg, JpegCoefficients | None]:
-    """The decoded file and, with ``consistency``, its coefficients: the model-free half of a restore, which a
-    batch runs in worker threads while the model restores another file (:mod:`dejpeg.batch`)."""
+    """The decoded file and, with ``consistency`` or for a model that reads them, its coefficients: the model-free
+    half of a restore, which a batch runs in worker threads while the model restores another file
+    (:mod:`dejpeg.batch`)."""
     data = _read_source(source)
     name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
     jpeg = read_jpeg(data, max_pixels)
-    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
-    return jpeg, coefficients if consistency else None
+    wanted = consistency or model_reads_coefficients
+    if not (wanted or strict):
+        return jpeg, None
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict, model_reads_coefficients)
+    return jpeg, coefficients if wanted else None
 
 
 def _restore_jpeg(
@@ -245,9 +262,18 @@ def _restore_jpeg(
     progress: bool = False,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
-    jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict)
+    net = load_model(model, device)
+    reads = "coefficients" in getattr(net, "side_info", ())
+    jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict, reads)
     restored = restore_array(
-        jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision, progress=progress
+        jpeg.pixels,
+        jpeg.qtables,
+        net,
+        device,
+        coefficients=coefficients,
+        precision=precision,
+        progress=progress,
+        consistency=consistency,
     )
     return restored, jpeg
 

@@ -341,7 +341,11 @@ class Batch:
         started = time.perf_counter()
         with _naming(job.source):
             jpeg, coefficients = decode_for_restore(
-                job.source, self.options.consistency, self.options.max_pixels, self.options.strict
+                job.source,
+                self.options.consistency,
+                self.options.max_pixels,
+                self.options.strict,
+                "coefficients" in getattr(self.model, "side_info", ()),
             )
         return jpeg, coefficients, time.perf_counter() - started
 
@@ -360,6 +364,7 @@ class Batch:
                     coefficients=coefficients,
                     precision=self.options.precision,
                     progress=self.options.tile_progress,
+                    consistency=self.options.consistency,
                 )
         except Exception as error:  # a bad file must not stop the batch: it gets a row, and the batch goes on
             self._fail(job, error, time.perf_counter() - started)

@@ -59,7 +59,10 @@ def evaluate(
     """
     was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
     net = load_model(model, device)
-    computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
+    computed_in = resolve_precision(net, device, precision)
+    reads_coefficients = "coefficients" in getattr(
+        net, "side_info", ()
+    )  # also refuses a precision the model lacks, up front
     files = list_images(data)[:max_images]
     lossy = [f for f in files if f.suffix.lower() in LOSSY_SUFFIXES]
     if lossy:
@@ -77,9 +80,15 @@ def evaluate(
                 data_bytes = encode(ref, quality=quality, subsampling=subsampling)
                 damaged = decode(data_bytes)
                 start = time.perf_counter()
-                coefficients = read_coefficients(data_bytes) if consistency else None
+                coefficients = read_coefficients(data_bytes) if consistency or reads_coefficients else None
                 restored = restore_array(
-                    damaged, read_qtables(data_bytes), net, device, coefficients=coefficients, precision=precision
+                    damaged,
+                    read_qtables(data_bytes),
+                    net,
+                    device,
+                    coefficients=coefficients,
+                    precision=precision,
+                    consistency=consistency,
                 )
                 seconds += time.perf_counter() - start
                 pixels += ref.shape[0] * ref.shape[1]

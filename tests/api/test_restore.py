@@ -8,6 +8,7 @@ from dejpeg.codec import encode, read_qtables
 from dejpeg.evaluation import evaluate
 from dejpeg.jpeg import ijg_qtables
 from dejpeg.metrics import image_metrics
+from dejpeg.models import JpegSide
 
 
 def test_restore_file_bytes_and_array_agree(natural_image, tmp_path):
@@ -73,7 +74,7 @@ def test_tiling_matches_whole_image_processing():
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     image = torch.rand(1, 3, 200, 264)
-    tables = torch.from_numpy(ijg_qtables(20)).float()[None]
+    tables = JpegSide(torch.from_numpy(ijg_qtables(20)).float()[None])
     with torch.no_grad():
         whole = model(image, tables)
         tiled = _run_tiled(model, image, tables, tile=64, overlap=80, precision="fp32")

@@ -1,7 +1,15 @@
 """Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
 
 from dejpeg.models import dejpeg_net, unet
-from dejpeg.models._base import PRECISIONS, RestorationModel, autocast_for, native_bf16, resolve_precision
+from dejpeg.models._base import (
+    PRECISIONS,
+    SIDE_INFO,
+    JpegSide,
+    RestorationModel,
+    autocast_for,
+    native_bf16,
+    resolve_precision,
+)
 from dejpeg.models._registry import (
     Weights,
     count_params,
@@ -18,6 +26,8 @@ __all__ = [
     "dejpeg_net",
     "unet",
     "PRECISIONS",
+    "SIDE_INFO",
+    "JpegSide",
     "RestorationModel",
     "autocast_for",
     "native_bf16",

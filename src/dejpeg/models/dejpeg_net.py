@@ -19,7 +19,7 @@ from dejpeg.layers.block_dct import BLOCK, BlockDct, BlockIdct
 from dejpeg.layers.conditioning import FiLM, FiLMResBlock, qtable_features
 from dejpeg.layers.growth import widen_tensor
 from dejpeg.layers.int8 import Int8Conv2d
-from dejpeg.models._base import RestorationModel
+from dejpeg.models._base import JpegSide, RestorationModel
 from dejpeg.models._registry import Weights, register_model
 
 
@@ -98,7 +98,7 @@ class DejpegNet(RestorationModel):
     """Blind JPEG restoration for gray (C=1) and RGB (C=3) inputs, steered by the file's tables."""
 
     channels = "any"
-    uses_qtables = True
+    side_info = frozenset({"qtables"})
     size_multiple = BLOCK
     autocast_safe = True
 
@@ -118,7 +118,8 @@ class DejpegNet(RestorationModel):
         # Chroma sees the decoded and the restored luma: their difference tells where edges were lost.
         self.chroma = BlockStage(2, 2, 128, chroma_width, chroma_blocks, dct_io)
 
-    def forward(self, image: Tensor, qtables: Tensor) -> Tensor:
+    def forward(self, image: Tensor, side: JpegSide) -> Tensor:
+        qtables = side.qtables
         if not self.conditioned:
             qtables = torch.ones_like(qtables)  # log(1) = 0: no information about the tables
         luma_table = qtable_features(qtables[:, :1])

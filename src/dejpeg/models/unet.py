@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dejpeg.models._base import RestorationModel
+from dejpeg.models._base import JpegSide, RestorationModel
 from dejpeg.models._registry import Weights, register_model
 
 MAX_DEPTH = 3  # 2**3 = 8 = size_multiple: the JPEG grid already makes callers pad to 8
@@ -38,7 +38,6 @@ class UNet(RestorationModel):
     """
 
     channels = "any"
-    uses_qtables = False
     size_multiple = 8
 
     def __init__(self, width: int = 32, depth: int = 3) -> None:
@@ -56,7 +55,7 @@ class UNet(RestorationModel):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, image: Tensor, qtables: Tensor | None = None) -> Tensor:
+    def forward(self, image: Tensor, side: JpegSide | None = None) -> Tensor:
         gray = image.shape[1] == 1
         x = image.expand(-1, 3, -1, -1) if gray else image
         if x.shape[1] != 3:

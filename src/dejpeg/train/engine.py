@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dejpeg.evaluation import evaluate
 from dejpeg.files import atomic_write
-from dejpeg.models import autocast_for, create_model
+from dejpeg.models import JpegSide, autocast_for, create_model
 from dejpeg.runs import CHECKPOINT, CONFIG, LOG, final_weights_path, load_checkpoint, load_run_state
 from dejpeg.train.config import TrainConfig
 from dejpeg.train.data import JpegPatchStream, patch_loader
@@ -153,7 +153,7 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
             batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
             train_model.train()
             with autocast_for(model, device, cfg.precision):
-                pred = train_model(batch["input"], batch["qtables"])
+                pred = train_model(batch["input"], JpegSide(batch["qtables"]))
             loss, terms = loss_fn(pred.float(), batch["target"])
             if not loss.requires_grad:
                 raise RuntimeError(
