@@ -18,6 +18,10 @@ from dejpeg.models._registry import (
     get_entry,
     list_models,
     register_model,
+    register_weights,
+    resolve_name,
+    retire,
+    retired_models,
 )
 from dejpeg.models.dejpeg_net import DejpegNet
 from dejpeg.models.unet import UNet
@@ -41,4 +45,8 @@ __all__ = [
     "get_entry",
     "list_models",
     "register_model",
+    "register_weights",
+    "resolve_name",
+    "retire",
+    "retired_models",
 ]

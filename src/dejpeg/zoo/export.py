@@ -1,6 +1,6 @@
 """Turn a training run's checkpoint into a shipped, checksummed safetensors file.
 
-Usage: ``python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300``
+Usage: ``python -m dejpeg.zoo.export runs/<run> <arch>.<tag> --storage int8``
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from safetensors.torch import save
 
-from dejpeg.files import atomic_write_bytes
-from dejpeg.models._registry import WEIGHTS_DIR, sha256_file
+from dejpeg.files import atomic_write_bytes, sha256_file
 from dejpeg.runs import load_checkpoint, load_run_state
+from dejpeg.zoo import WEIGHTS_DIR
 from dejpeg.zoo.int8 import quantize_state
 
 #: How the exported weights may be stored (see :func:`export_weights`).
@@ -32,7 +32,7 @@ def export_weights(
     ``storage``: "float16" (half the size of float32, < 0.001 dB change), "float32", or "int8"
     (a quarter, :mod:`dejpeg.zoo.int8`; measured on the v4 default, BSDS500 Q10/40/90 gray and colour:
     within 0.002 dB of float16 with ``keep_float=("entry",)``). Returns the file path and sha256 to paste
-    into the model's :class:`Weights` record.
+    into its record in :mod:`dejpeg.zoo`.
     """
     if storage not in STORAGE:
         raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
@@ -54,7 +54,7 @@ def export_weights(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="training run folder (out_dir of its config)")
-    parser.add_argument("name", help="registry name, e.g. dejpeg_net.blind_bsds300")
+    parser.add_argument("name", help="registry name arch.tag, e.g. dejpeg_net_dct_w192.blind_bsds300")
     parser.add_argument("--storage", default="float16", choices=STORAGE, help="how the weights are stored")
     parser.add_argument(
         "--keep-float",
