@@ -3,7 +3,7 @@
 Prints a table and writes JSON. Each size runs in a fresh subprocess so that its peak resident
 memory (``ru_maxrss``) is its own.
 
-    python benchmarks/restore_speed.py --model dejpeg_net.blind_bsds300 --json benchmarks/results/speed.json
+    python benchmarks/restore_speed.py --model dejpeg_net_dct_w160.blind_bsds300 --json benchmarks/results/speed.json
 
 ``--precision auto`` (the default, as in ``dejpeg restore``) runs bf16 on CPUs with native bf16.
 """

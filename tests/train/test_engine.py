@@ -77,11 +77,27 @@ def test_numbers_written_as_yaml_strings_are_read_as_numbers():
 
 
 def test_shipped_configs_load():
-    paths = [*(REPO / "configs").glob("*.yaml"), *(REPO / "docs" / "experiments" / "configs").glob("*.yaml")]
-    assert paths
+    # configs/studies/ is covered by tests/studies/test_study_cli.py
+    recipes = [p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "studies"]
+    paths = [*recipes, *(REPO / "docs" / "experiments" / "configs").glob("*.yaml")]
+    assert len(recipes) >= 10
     for path in paths:
         cfg = load_config(path)
         assert cfg.steps > 0 and cfg.model
+
+
+def test_recipe_stages_chain_in_order():
+    """configs/<registry name>/NN_<stage>.yaml: each stage starts from the previous stage's run folder.
+
+    The default model's folder holds only its last stage (07) and continues the chain of
+    dejpeg_net_dct_w160.blind_bsds300 (stages 01-06)."""
+    chain = sorted((REPO / "configs").glob("dejpeg_net*.*/*.yaml"), key=lambda p: p.name)
+    assert [int(p.name.split("_", 1)[0]) for p in chain] == list(range(1, len(chain) + 1))
+    configs = [load_config(p) for p in chain]
+    for before, after, path in zip(configs, configs[1:], chain[1:]):
+        # stage 02 has no init_from: it resumes from a copy of stage 01's last.pt (optimizer and step carried over)
+        assert after.init_from in (before.out_dir, "") and after.out_dir != before.out_dir, path
+    assert [p.name for p, cfg in zip(chain, configs) if not cfg.init_from] == ["01_dct_blind.yaml", "02_warm_restart.yaml"]
 
 
 def test_training_reduces_loss_and_writes_outputs(image_folder, tmp_path):
