@@ -60,7 +60,7 @@ def test_film_res_block_scales_and_shifts_the_residual_per_channel():
     assert list(block.state_dict()) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
 
 
-@pytest.mark.parametrize("name", ["dejpeg_net.blind_bsds300", "dejpeg_net.dct_blind_v6_bsds300"])
+@pytest.mark.parametrize("name", ["dejpeg_net_dct_w160.blind_bsds300", "dejpeg_net_dct_w192.blind_bsds300"])
 def test_shipped_dejpeg_net_weights_load_strictly(name):
     model = create_model(name)  # load_state_dict(strict=True): raises if a moved layer renamed a key
     assert "luma.film.0.weight" in model.state_dict() and "luma.body.0.conv1.weight" in model.state_dict()

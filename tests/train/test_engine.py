@@ -97,7 +97,8 @@ def test_recipe_stages_chain_in_order():
     for before, after, path in zip(configs, configs[1:], chain[1:]):
         # stage 02 has no init_from: it resumes from a copy of stage 01's last.pt (optimizer and step carried over)
         assert after.init_from in (before.out_dir, "") and after.out_dir != before.out_dir, path
-    assert [p.name for p, cfg in zip(chain, configs) if not cfg.init_from] == ["01_dct_blind.yaml", "02_warm_restart.yaml"]
+    fresh = [p.name for p, cfg in zip(chain, configs) if not cfg.init_from]
+    assert fresh == ["01_dct_blind.yaml", "02_warm_restart.yaml"]
 
 
 def test_training_reduces_loss_and_writes_outputs(image_folder, tmp_path):
