@@ -153,10 +153,11 @@ def restore_array(
         qtables: (N, 8, 8) tables of the file (luma first); a single table serves both.
         model: registry name, module, or None for the default model.
         coefficients: the file's coefficients: models that read them (``side_info``) need them, and with
-            ``consistency`` the result is projected into their quantization intervals (:mod:`dejpeg.jpeg.consistency`).
-        precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
-            native bf16; else int8 convolutions on x86 CPUs with 8-bit dot products (VNNI, AMX): 2.5x faster;
-            else fp32), "fp32" (the same result on every machine), "bf16" or "int8" (see
+            ``consistency`` the result is projected into their quantization intervals
+            (:mod:`dejpeg.jpeg.consistency`).
+        precision: "auto" (bf16 where the model and hardware allow it; else int8 convolutions on x86 CPUs with
+            exact 8-bit dot products (VNNI, AMX); else fp32: speed-ups in ``benchmarks/results/README.md``),
+            "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
         consistency: project into the intervals of ``coefficients`` (when given).

@@ -101,7 +101,7 @@ class RestorationModel(nn.Module):
     side_info: ClassVar[frozenset[str]] = frozenset()
     size_multiple: ClassVar[int] = 8
     #: True when the model keeps its precision-critical parts (colour and DCT transforms, skips) in fp32,
-    #: so callers may run it under a bf16 autocast (the network 1.7-2x faster on CPUs with native bf16).
+    #: so callers may run it under a bf16 autocast (faster on CPUs with native bf16: ``benchmarks/results/README.md``).
     autocast_safe: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -171,8 +171,7 @@ def autocast_for(
     model: nn.Module, device: torch.device | str, precision: str = "auto"
 ) -> torch.autocast | contextlib.AbstractContextManager[None]:
     """The context to run ``model`` in for ``precision`` (see :func:`resolve_precision`). Measured: bf16 on an
-    AVX512-BF16 CPU runs the network 1.7-2x faster and JPEG to PNG 1.6x (v6 default, 1 MP), no loss in PSNR;
-    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.5x with AVX2 alone, on request)."""
+    The speed-ups measured for each precision are in ``benchmarks/results/README.md``."""
     device = torch.device(device)
     resolved = resolve_precision(model, device, precision)
     if resolved == "int8":

@@ -46,7 +46,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int = 0  # torch intra-op threads per process; 0 keeps torch's default
-    # "bf16": forward under a bf16 autocast (weights, optimizer and loss stay fp32); 1.6-1.8x the patches/s
+    # "bf16": forward under a bf16 autocast (weights, optimizer and loss stay fp32); more patches/s
     # of "fp32" on a CPU with native bf16. "auto" picks bf16 where the model and the machine allow it.
     precision: str = "fp32"
     log_every: int = 50
