@@ -16,7 +16,17 @@ from dejpeg.jpeg.color import (
     rgb_to_ycbcr_jfif,
     ycbcr_jfif_to_rgb,
 )
-from dejpeg.jpeg.dct import ZIGZAG_ORDER, Dct8x8, Idct8x8, dct_8x8, dct_matrix, idct_8x8, zigzag_scan, zigzag_unscan
+from dejpeg.jpeg.dct import (
+    ZIGZAG_ORDER,
+    Dct8x8,
+    Idct8x8,
+    dct_8x8,
+    dct_matrix,
+    dct_matrix_2d,
+    idct_8x8,
+    zigzag_scan,
+    zigzag_unscan,
+)
 from dejpeg.jpeg.quantization import (
     IJG_CHROMA,
     IJG_LUMA,
@@ -46,6 +56,7 @@ __all__ = [
     "Idct8x8",
     "dct_8x8",
     "dct_matrix",
+    "dct_matrix_2d",
     "idct_8x8",
     "zigzag_scan",
     "zigzag_unscan",
