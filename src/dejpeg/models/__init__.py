@@ -19,6 +19,7 @@ from dejpeg.models._registry import (
     list_models,
     register_model,
 )
+from dejpeg.models._task import TaskSettings, TrainingTask
 from dejpeg.models.dejpeg_net import DejpegNet
 from dejpeg.models.unet import UNet
 
@@ -32,6 +33,8 @@ __all__ = [
     "autocast_for",
     "native_bf16",
     "resolve_precision",
+    "TaskSettings",
+    "TrainingTask",
     "DejpegNet",
     "UNet",
     "Weights",
