@@ -102,7 +102,10 @@ def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[s
 def training_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Tensor | JpegSide]:
     """A batch of :class:`~dejpeg.train.data.JpegPatchStream` as a task's step reads it, on ``device``:
     ``input``, ``target`` and the ``side`` information (tables, and coefficients where the stream read them)."""
-    side = JpegSide(batch["qtables"], batch.get("coefficients"), batch.get("sampling")).to(device)
+    coefficients, sampling = batch.get("coefficients"), batch.get("sampling")
+    if coefficients is not None:  # the DataLoader hands tuples over as lists
+        coefficients, sampling = tuple(coefficients), tuple(tuple(factors) for factors in sampling)
+    side = JpegSide(batch["qtables"], coefficients, sampling).to(device)
     return {"input": batch["input"].to(device), "target": batch["target"].to(device), "side": side}
 
 
