@@ -278,4 +278,3 @@ def test_coefficient_batches_share_one_subsampling_and_refuse_padded_patches(ima
     assert "coefficients" not in JpegPatchStream(data).make_batch(0)  # only models that read them pay for them
     with pytest.raises(ValueError, match="double_shift"):
         JpegPatchStream(dataclasses.replace(data, double_prob=0.5), coefficients=True)
-
