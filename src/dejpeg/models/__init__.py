@@ -23,6 +23,7 @@ from dejpeg.models._registry import (
     retire,
     retired_models,
 )
+from dejpeg.models._task import TaskSettings, TrainingTask
 from dejpeg.models.dejpeg_net import DejpegNet
 from dejpeg.models.unet import UNet
 
@@ -36,6 +37,8 @@ __all__ = [
     "autocast_for",
     "native_bf16",
     "resolve_precision",
+    "TaskSettings",
+    "TrainingTask",
     "DejpegNet",
     "UNet",
     "Weights",

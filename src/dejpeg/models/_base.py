@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from dejpeg.jpeg.coefficients import JpegCoefficients
 from dejpeg.layers.int8 import Int8Conv2d, int8_available, int8_compute, int8_is_fast
+from dejpeg.models._task import TrainingTask
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 #: The parts of :class:`JpegSide` a model may read besides the tables, which every caller gives.
@@ -54,6 +55,11 @@ class JpegSide:
             return cls(qtables.to(device))
         planes = tuple(torch.from_numpy(c.astype("float32"))[None].to(device) for c in coefficients.components)
         return cls(qtables.to(device), planes, coefficients.sampling)
+
+    def to(self, device: torch.device | str) -> JpegSide:
+        """This side information on ``device``, where the model runs."""
+        planes = None if self.coefficients is None else tuple(c.to(device) for c in self.coefficients)
+        return dataclasses.replace(self, qtables=self.qtables.to(device), coefficients=planes)
 
     def crop(self, top: int, left: int, height: int, width: int) -> JpegSide:
         """The side information of the image region ``[top, top + height) x [left, left + width)``: the blocks of
@@ -103,6 +109,9 @@ class RestorationModel(nn.Module):
     #: True when the model keeps its precision-critical parts (colour and DCT transforms, skips) in fp32,
     #: so callers may run it under a bf16 autocast (faster on CPUs with native bf16: ``benchmarks/results/README.md``).
     autocast_safe: ClassVar[bool] = False
+    #: How the training engine optimizes the model: a family with its own optimizers or step subclasses
+    #: :class:`~dejpeg.models.TrainingTask` beside the model.
+    training_task: ClassVar[type[TrainingTask]] = TrainingTask
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -34,6 +34,9 @@ class TrainConfig:
     # Parameter-name prefixes (e.g. "luma.") held fixed: retrain one stage of a trained model, such as a widened
     # chroma stage behind a finished luma stage, without paying for the frozen part's backward pass.
     freeze: tuple[str, ...] = ()
+    # Free-form settings of the model's training task (``RestorationModel.training_task``), read by it alone:
+    # e.g. a stage switch step or a discriminator's learning rate.
+    task_options: dict[str, Any] = field(default_factory=dict)
     steps: int = 10_000
     lr: float = 2e-4
     lr_min: float = 1e-6
