@@ -655,12 +655,8 @@ def run_cases(
             (folder / f"w{j}" / case.name).write_bytes(case.data)
     results: dict[str, dict] = {}
     with ThreadPoolExecutor(jobs) as pool:
-        chunk = (
-            lambda j: _run_chunk(  # noqa: E731
-                folder / f"w{j}", names[j::jobs], per_file, startup, memory, results, worker_code
-            )
-        )
-        list(pool.map(chunk, range(jobs)))
+        list(pool.map(lambda j: _run_chunk(folder / f"w{j}", names[j::jobs], per_file, startup, memory, results,
+                                           worker_code), range(jobs)))  # fmt: skip
     return [
         {**results[c.name], "kind": c.kind, "seed": c.seed, "outcome": outcome(results[c.name]["steps"])} for c in cases
     ]
