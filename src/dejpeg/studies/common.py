@@ -8,13 +8,11 @@ cells already done, and changing a setting makes new cells instead of reusing st
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import hashlib
 import io
 import json
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from dejpeg.arrays import u8_to_tensor
@@ -67,57 +64,6 @@ class TrainRecipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     augment: bool = True
-
-
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    """YAML value -> field value: nested dataclasses built, lists made tuples, a spec string accepted."""
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(hint):
-        if hint is ClassifierConfig and isinstance(value, str):
-            return ClassifierConfig(spec=value)
-        return dataclass_from_dict(hint, value, where)
-    if isinstance(value, list):
-        return tuple(_convert(None, v, where) for v in value)
-    if isinstance(value, dict):
-        return {k: _convert(None, v, where) for k, v in value.items()}
-    if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:  # YAML 1.1 reads "5e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            raise ValueError(f"{where}: expected a number, got {value!r}") from None
-    return value
-
-
-def dataclass_from_dict(cls: type, raw: Any, where: str = "config") -> Any:
-    """Build the dataclass ``cls`` from a mapping; unknown or missing keys are errors; ``raw`` is not modified."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    raw = copy.deepcopy(raw)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(raw) - set(fields)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
-        values[name] = _convert(inner[0] if inner else hint, value, f"{where}.{name}")
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.suffix not in (".yaml", ".yml"):
-        raise ValueError(f"study configs are YAML files, got {path.name}")
-    raw = yaml.safe_load(path.read_text())
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return raw
 
 
 def to_jsonable(obj: Any) -> Any:
