@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dejpeg.api import evaluate
+from dejpeg.evaluation import evaluate
 from dejpeg.models import default_model_name
 from dejpeg.train.engine import FINAL_WEIGHTS
 

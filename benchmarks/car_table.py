@@ -5,7 +5,7 @@ lose), the colour track (RGB 4:2:0, same qualities), prints the published gains 
 writes JSON. Our rows add the end-to-end speed (colour 1 MP JPEG -> PNG) and the peak memory on a
 12 MP photo from ``restore_speed.py``.
 
-    python benchmarks/car_table.py --model dejpeg_net.blind_bsds300 --json benchmarks/results/car_bsds500.json
+    python benchmarks/car_table.py --model dejpeg_net_dct_w160.blind_bsds300 --json benchmarks/results/car_bsds500.json
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from restore_speed import measure
 
-from dejpeg.api import evaluate
+from dejpeg.evaluation import evaluate
 from dejpeg.models import PRECISIONS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val" / "bsds500-test200"

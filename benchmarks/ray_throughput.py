@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ray_cluster import ENV, local_cluster, pids_below  # noqa: E402
 
 from dejpeg.batch import MANIFEST_NAME  # noqa: E402
-from dejpeg.jpeg import decode, encode  # noqa: E402
+from dejpeg.codec import decode, encode  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "val" / "bsds500-test200"
 MIB = 2**20

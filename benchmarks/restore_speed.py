@@ -3,7 +3,7 @@
 Prints a table and writes JSON. Each size runs in a fresh subprocess so that its peak resident
 memory (``ru_maxrss``) is its own.
 
-    python benchmarks/restore_speed.py --model dejpeg_net.blind_bsds300 --json benchmarks/results/speed.json
+    python benchmarks/restore_speed.py --model dejpeg_net_dct_w160.blind_bsds300 --json benchmarks/results/speed.json
 
 ``--precision auto`` (the default, as in ``dejpeg restore``) runs bf16 on CPUs with native bf16.
 """
@@ -31,8 +31,8 @@ def _measure(model: str | None, height: int, width: int, quality: int, repeats: 
     import torch
 
     from dejpeg.api import load_model, restore
-    from dejpeg.imageio import PNG_COMPRESS_LEVEL, save_image
-    from dejpeg.jpeg import encode
+    from dejpeg.codec import encode
+    from dejpeg.codec.images import PNG_COMPRESS_LEVEL, save_image
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from dejpeg.api import load_model, restore
-from dejpeg.imageio import list_images, load_rgb_u8
-from dejpeg.jpeg import decode, encode, rgb_to_y_bt601_u8
-from dejpeg.jpeg.transforms import double_compress
+from dejpeg.codec import decode, encode
+from dejpeg.codec.images import load_rgb_u8
+from dejpeg.codec.recompress import double_compress
+from dejpeg.files import list_images
+from dejpeg.jpeg import rgb_to_y_bt601_u8
 from dejpeg.metrics import image_metrics
 from dejpeg.models import default_model_name
 from dejpeg.train.data import foreign_qtables

@@ -43,7 +43,7 @@ def original_crop() -> np.ndarray:
 
 
 def main() -> None:
-    jpeg = dejpeg.jpeg.decode(SAMPLE)
+    jpeg = dejpeg.codec.decode(SAMPLE)
     restored = dejpeg.restore(SAMPLE)
     original = original_crop()
     out = ROOT / "docs" / "img"

@@ -91,7 +91,7 @@ def _pillow_jpeg(image: Image.Image, **options: object) -> bytes:
 def seed_files() -> dict[str, bytes]:
     """Small valid files of every kind the readers meet: gray, 4:2:0 and 4:4:4 colour (dejpeg's encoder), and from
     Pillow progressive, restart markers, EXIF (rotated), an ICC profile, CMYK, and an MPO (two frames)."""
-    from dejpeg.jpeg import encode
+    from dejpeg.codec import encode
 
     rgb, gray = _image(40, 56, 3, 0), _image(40, 48, 1, 1)
     pil = Image.fromarray(rgb)
@@ -568,8 +568,18 @@ def _pump(stream: io.TextIOBase, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+#: The worker process: ``python -c WORKER FOLDER NAME...``.
+WORKER = "import sys, pathlib, fuzzing; fuzzing.worker(pathlib.Path(sys.argv[1]), sys.argv[2:])"
+
+
 def _run_chunk(
-    folder: Path, names: list[str], per_file: float, startup: float, memory: int, results: dict[str, dict]
+    folder: Path,
+    names: list[str],
+    per_file: float,
+    startup: float,
+    memory: int,
+    results: dict[str, dict],
+    worker_code: str = WORKER,
 ) -> None:
     """Run ``names`` in workers, restarting after a file that hangs or kills its worker."""
     pending = list(names)
@@ -579,9 +589,8 @@ def _run_chunk(
         env = {**os.environ, "TMPDIR": str(tmpdir), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": ""}
         env["DEJPEG_FUZZ_MEMORY"] = str(memory)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
-        code = "import sys, pathlib, fuzzing; fuzzing.worker(pathlib.Path(sys.argv[1]), sys.argv[2:])"
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(folder), *pending],
+            [sys.executable, "-c", worker_code, str(folder), *pending],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -632,9 +641,11 @@ def run_cases(
     per_file: float = 30.0,
     startup: float = 60.0,
     memory: int = MEMORY_LIMIT,
+    worker_code: str = WORKER,
 ) -> list[dict[str, object]]:
     """Write the cases into ``folder`` and run them in ``jobs`` parallel workers; one result per case, in order,
-    with ``kind``, ``seed``, ``steps`` (per step: outcome and message) and ``outcome``."""
+    with ``kind``, ``seed``, ``steps`` (per step: outcome and message) and ``outcome``. ``worker_code`` replaces
+    the worker (the supervisor's own tests use a worker that misbehaves on purpose)."""
     from concurrent.futures import ThreadPoolExecutor
 
     names = [case.name for case in cases]
@@ -644,8 +655,8 @@ def run_cases(
             (folder / f"w{j}" / case.name).write_bytes(case.data)
     results: dict[str, dict] = {}
     with ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(lambda j: _run_chunk(folder / f"w{j}", names[j::jobs], per_file, startup, memory, results),
-                      range(jobs)))  # fmt: skip
+        list(pool.map(lambda j: _run_chunk(folder / f"w{j}", names[j::jobs], per_file, startup, memory, results,
+                                           worker_code), range(jobs)))  # fmt: skip
     return [
         {**results[c.name], "kind": c.kind, "seed": c.seed, "outcome": outcome(results[c.name]["steps"])} for c in cases
     ]

@@ -19,7 +19,8 @@ def with_size(data: bytes, height: int, width: int) -> bytes:
 def decoders_disagree(data: bytes) -> bytes:
     """The file with one byte of its entropy-coded data deleted, at the first place where libjpeg (jpeglib)
     and libjpeg-turbo (Pillow) recover differently: their luma planes are not the same image."""
-    from dejpeg.jpeg import decode_luma, luma_matches, read_coefficients
+    from dejpeg.codec import decode_luma, read_coefficients
+    from dejpeg.jpeg import luma_matches
 
     start = data.index(b"\xff\xda") + 2 + int.from_bytes(data[data.index(b"\xff\xda") + 2 :][:2], "big")
     for at in range(start, min(len(data) - 2, start + 200)):

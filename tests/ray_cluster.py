@@ -1,5 +1,5 @@
-"""A local Ray cluster for tests and benchmarks: each node a ``ray start --block`` process in a session of its own,
-so that a node can be killed as a whole, as a machine that dies; stopping it leaves no process behind."""
+"""A local Ray cluster for tests and benchmarks: each node a ``ray start --block`` process in a process group of its
+own, so that a node can be killed as a whole, as a machine that dies; stopping it leaves no process behind."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ ENV = {**os.environ, "PYTHONPATH": SOURCE, "RAY_AUTH_MODE": "disabled"}
 
 
 def pids_below(root: int) -> set[int]:
-    """``root`` and every process descended from it (from /proc: Ray's workers start sessions of their own)."""
+    """``root`` and every process descended from it (from /proc: Ray's workers leave their node's process group)."""
     parents = {}
     for entry in Path("/proc").iterdir():
         try:
@@ -47,7 +47,8 @@ def alive(pid: int) -> bool:
 
 
 class Cluster:
-    """Ray nodes started by ``ray start --block`` in sessions of their own, so that a node is killed as a whole."""
+    """Ray nodes started by ``ray start --block`` in process groups of their own, so that a node is killed as a
+    whole."""
 
     def __init__(self, temp: Path) -> None:
         with socket.socket() as probe:
@@ -67,7 +68,7 @@ class Cluster:
         log = self.temp / f"node{len(self.nodes)}.log"  # a file, not a pipe: a full pipe would stall the node
         with log.open("w") as output:
             node = subprocess.Popen(
-                command, env={**ENV, **(env or {})}, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command, env={**ENV, **(env or {})}, stdout=output, stderr=subprocess.STDOUT, preexec_fn=os.setpgrp
             )
         self.nodes.append(node)
         deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ from dejpeg.api import load_model, restore_file
 from dejpeg.batch import DONE, EXISTS, FAILED_BEFORE, MANIFEST_NAME, Batch, RestoreOptions
 from dejpeg.cli.__main__ import main
 from dejpeg.cli._inputs import InputStream
-from dejpeg.jpeg import encode
+from dejpeg.codec import encode
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def test_info_refuses_in_one_line_naming_the_file(name: str, message: str, capsy
 
 def test_app_segment_after_stray_bytes_reads() -> None:
     """jpeglib died of SIGBUS on this MPO (APP0 length 2, then the MPF APP2); its coefficients now read."""
-    from dejpeg.jpeg import read_coefficients
+    from dejpeg.codec import read_coefficients
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow: corrupt EXIF

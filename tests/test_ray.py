@@ -19,9 +19,9 @@ from ray_cluster import ENV, Cluster, local_cluster
 
 from dejpeg.batch import DONE, MANIFEST_NAME
 from dejpeg.cli.__main__ import main
+from dejpeg.codec import encode
 from dejpeg.distributed import DELAY_VARIABLE, actor_plan, ray_available
-from dejpeg.imageio import TEMPORARY_NAME
-from dejpeg.jpeg import encode
+from dejpeg.files import TEMPORARY_NAME
 
 needs_ray = pytest.mark.skipif(not ray_available(), reason='needs Ray: pip install "dejpeg[ray]"')
 

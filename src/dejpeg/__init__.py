@@ -5,8 +5,9 @@ luma when C == 1. Arrays at the I/O boundary are ``uint8`` ``(H, W)`` or ``(H, W
 Quantization tables are in raster (natural) order unless the name ends in ``_zz``.
 """
 
-from dejpeg import jpeg, metrics, models
-from dejpeg.api import evaluate, restore
+from dejpeg import codec, jpeg, metrics, models, zoo
+from dejpeg.api import restore
+from dejpeg.evaluation import evaluate
 
 __version__ = "0.1.0"
-__all__ = ["jpeg", "metrics", "models", "restore", "evaluate", "__version__"]
+__all__ = ["codec", "jpeg", "metrics", "models", "zoo", "restore", "evaluate", "__version__"]

@@ -1,51 +1,39 @@
-"""The Python API behind the CLI: restore one image, evaluate a model on a folder."""
+"""The Python API behind the CLI's restore: load a model, restore a JPEG file, its bytes or a decoded array."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dejpeg.imageio import PNG_COMPRESS_LEVEL, list_images, load_rgb_u8, save_image
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import DecodedJpeg, decode_luma, read_coefficients, read_jpeg
+from dejpeg.codec.images import PNG_COMPRESS_LEVEL, save_image
 from dejpeg.jpeg import (
-    DecodedJpeg,
     JpegCoefficients,
     coefficients_in_range,
-    decode,
-    decode_luma,
-    encode,
     ijg_qtables,
+    luma_chroma_tables,
     luma_matches,
     pad_to_multiple,
-    read_coefficients,
-    read_jpeg,
-    read_qtables,
-    rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,
     ycbcr_jfif_to_rgb,
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.jpeg.header import MAX_PIXELS
-from dejpeg.metrics import image_metrics
-from dejpeg.models import autocast_for, create_model, default_model_name, resolve_precision
-from dejpeg.train.engine import FINAL_WEIGHTS
+from dejpeg.models import JpegSide, autocast_for, create_model, default_model_name
+from dejpeg.runs import is_run, load_run_state, run_config
 
 ModelLike = str | os.PathLike | nn.Module | None
 
-#: Reference images in these formats already carry JPEG artifacts.
-LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 #: Tiles of this many pixels a side (plus overlap) bound memory on large photos.
 TILE = 1024
 #: Context each tile borrows from its neighbours. The default model's receptive radius is 144 px, but what it
@@ -64,10 +52,9 @@ def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> n
     if model is None:
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
-        run = Path(model)
-        if not (run / "config.json").is_file():
+        if not is_run(model):
             return _load_registered(str(model), str(torch.device(device)))
-        model = _load_run(run)
+        model = _load_run(Path(model))
     return model.to(device).eval()
 
 
@@ -78,18 +65,10 @@ def _load_registered(name: str, device: str) -> nn.Module:
 
 def _load_run(run: Path) -> nn.Module:
     """Not cached: a run folder's weights change when training goes on."""
-    config = json.loads((run / "config.json").read_text())
-    weights = run / FINAL_WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights not found: {weights} (is the training run finished?)")
+    config = run_config(run)
     net = create_model(config["model"], pretrained=False, **config.get("model_kwargs", {}))
-    net.load_state_dict(load_file(str(weights)), strict=True)
+    net.load_state_dict(load_run_state(run, finished=True), strict=True)
     return net
-
-
-def _to_tensor(image_u8: np.ndarray) -> Tensor:
-    array = image_u8[..., None] if image_u8.ndim == 2 else image_u8
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
 def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
@@ -97,7 +76,7 @@ def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
     return array[..., 0] if gray else array
 
 
-def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor, precision: str = "auto") -> Tensor:
+def _run_padded(model: nn.Module, image: Tensor, side: JpegSide, precision: str = "auto") -> Tensor:
     """Replicate-pad bottom/right to the model's multiple (the JPEG grid starts top-left), then crop.
 
     A gray-only model given RGB restores the luma and keeps the chroma.
@@ -106,11 +85,11 @@ def _run_padded(model: nn.Module, image: Tensor, qtables: Tensor, precision: str
     if padded.shape[1] == 3 and getattr(model, "channels", "any") == "gray":
         ycc = rgb_to_ycbcr_jfif(padded)
         with autocast_for(model, image.device, precision):
-            luma = model(ycc[:, :1], qtables)
+            luma = model(ycc[:, :1], side.luma())
         restored = ycbcr_jfif_to_rgb(torch.cat([luma.float(), ycc[:, 1:]], dim=1))
     else:
         with autocast_for(model, image.device, precision):
-            restored = model(padded, qtables).float()
+            restored = model(padded, side).float()
     return restored[..., :h, :w]
 
 
@@ -123,7 +102,7 @@ def _project(image: Tensor, coefficients: JpegCoefficients | None, top: int, lef
 def _run_tiled(
     model: nn.Module,
     image: Tensor,
-    qtables: Tensor,
+    side: JpegSide,
     tile: int,
     overlap: int,
     coefficients: JpegCoefficients | None = None,
@@ -132,13 +111,14 @@ def _run_tiled(
 ) -> Tensor:
     """Restore in grid-aligned tiles with overlap, keeping each tile's core: bounded memory, no seams.
 
-    With ``coefficients``, each core is projected into the file's quantization intervals as it is made
-    (cores start on multiples of ``tile``, which is on the MCU grid), so memory stays bounded too.
-    ``progress`` shows a bar over the tiles (a 12 MP photo takes tens of seconds on a CPU).
+    Each tile gets the side information of its region (tile corners lie on the MCU grid). With ``coefficients``,
+    each core is projected into the file's quantization intervals as it is made (cores start on multiples of
+    ``tile``, which is on the MCU grid), so memory stays bounded too. ``progress`` shows a bar over the tiles
+    (a 12 MP photo takes tens of seconds on a CPU).
     """
     h, w = image.shape[-2:]
     if h <= tile + 2 * overlap and w <= tile + 2 * overlap:
-        return _project(_run_padded(model, image, qtables, precision), coefficients, 0, 0)
+        return _project(_run_padded(model, image, side, precision), coefficients, 0, 0)
     if tile % 16 or overlap % 8:
         raise ValueError("tile must be a multiple of 16 (the largest MCU) and overlap of 8 (the JPEG grid)")
     out = torch.empty_like(image)
@@ -146,7 +126,7 @@ def _run_tiled(
     for top, left in tqdm(corners, desc="tiles", unit="tile", leave=False, disable=not progress):
         y0, x0 = max(0, top - overlap), max(0, left - overlap)
         y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
-        result = _run_padded(model, image[..., y0:y1, x0:x1], qtables, precision)
+        result = _run_padded(model, image[..., y0:y1, x0:x1], side.crop(y0, x0, y1 - y0, x1 - x0), precision)
         bottom, right = min(h, top + tile), min(w, left + tile)
         core = result[..., top - y0 : bottom - y0, left - x0 : right - x0]
         out[..., top:bottom, left:right] = _project(core, coefficients, top, left)
@@ -164,6 +144,7 @@ def restore_array(
     coefficients: JpegCoefficients | None = None,
     precision: str = "auto",
     progress: bool = False,
+    consistency: bool = True,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -171,13 +152,15 @@ def restore_array(
         damaged_u8: (H, W) gray or (H, W, 3) RGB uint8, as decoded.
         qtables: (N, 8, 8) tables of the file (luma first); a single table serves both.
         model: registry name, module, or None for the default model.
-        coefficients: the file's coefficients; when given, the result is projected into their
-            quantization intervals (:mod:`dejpeg.jpeg.consistency`).
-        precision: "auto" (bf16 where the model and hardware allow it: the network 1.7-2x faster on CPUs with
-            native bf16; else int8 convolutions on x86 CPUs with 8-bit dot products (VNNI, AMX): 2.5x faster;
-            else fp32), "fp32" (the same result on every machine), "bf16" or "int8" (see
+        coefficients: the file's coefficients: models that read them (``side_info``) need them, and with
+            ``consistency`` the result is projected into their quantization intervals
+            (:mod:`dejpeg.jpeg.consistency`).
+        precision: "auto" (bf16 where the model and hardware allow it; else int8 convolutions on x86 CPUs with
+            exact 8-bit dot products (VNNI, AMX); else fp32: speed-ups in ``benchmarks/results/README.md``),
+            "fp32" (the same result on every machine), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
+        consistency: project into the intervals of ``coefficients`` (when given).
 
     Returns:
         uint8 array of the same shape.
@@ -186,29 +169,35 @@ def restore_array(
     if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
         raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
     net = load_model(model, device)
-    tables = np.concatenate([tables, tables])[:2] if tables.shape[0] == 1 else tables[:2]
-    qt = torch.from_numpy(tables)[None].to(device)
+    reads_coefficients = "coefficients" in getattr(net, "side_info", ())
+    if reads_coefficients and coefficients is None:
+        raise ValueError(f"{type(net).__name__} reads the file's DCT coefficients: give coefficients=")
+    qt = torch.from_numpy(luma_chroma_tables(tables))[None]
+    side = JpegSide.from_file(qt, coefficients if reads_coefficients else None, device)
     gray = damaged_u8.ndim == 2
-    image = _to_tensor(damaged_u8).to(device)
-    restored = _run_tiled(net, image, qt, tile, overlap, coefficients, precision, progress)
+    image = u8_to_tensor(damaged_u8).to(device)
+    projected = coefficients if consistency else None
+    restored = _run_tiled(net, image, side, tile, overlap, projected, precision, progress)
     if not torch.isfinite(restored).all():  # NaN would be written as black, silently
         raise ValueError("restoration produced non-finite values")
     return _to_u8(restored, gray)
 
 
 def _coefficients_or_none(
-    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool
+    data: bytes, jpeg: DecodedJpeg, name: str, max_pixels: int | None, strict: bool, required: bool
 ) -> JpegCoefficients | None:
     """The file's coefficients for the consistency step, or None (with a warning naming the file) for files
     libjpeg cannot give them for (e.g. CMYK), and for corrupt files on which libjpeg's coefficients and
     Pillow's pixels are not the same image or that hold coefficients no 8-bit image has: those are restored
-    without the step rather than refused.
+    without the step rather than refused; unless the model reads them (``required``), which refuses the file.
 
     Corrupt data that libjpeg decoded anyway is warned of once per file, or refused when ``strict``.
     """
     try:
         coefficients = read_coefficients(data, max_pixels)
     except ValueError as error:
+        if required:
+            raise ValueError(f"the model reads DCT coefficients, which libjpeg cannot give: {error}") from error
         warnings.warn(f"{name}restoring without the DCT consistency step: {error}", stacklevel=4)
         return None
     if coefficients.corrupt:
@@ -222,8 +211,8 @@ def _coefficients_or_none(
         problem = "libjpeg and Pillow decode this file differently (corrupt data)"
     else:
         return coefficients
-    if strict:
-        raise ValueError(f"refused (strict): {problem}")
+    if strict or required:
+        raise ValueError(f"refused ({'strict' if strict else 'the model reads DCT coefficients'}): {problem}")
     warnings.warn(f"{name}restoring without the DCT consistency step: {problem}", stacklevel=4)
     return None
 
@@ -244,15 +233,23 @@ def _naming(source: str | os.PathLike | bytes) -> Iterator[None]:
 
 
 def decode_for_restore(
-    source: str | os.PathLike | bytes, consistency: bool, max_pixels: int | None, strict: bool
+    source: str | os.PathLike | bytes,
+    consistency: bool,
+    max_pixels: int | None,
+    strict: bool,
+    model_reads_coefficients: bool = False,
 ) -> tuple[DecodedJpeg, JpegCoefficients | None]:
-    """The decoded file and, with ``consistency``, its coefficients: the model-free half of a restore, which a
-    batch runs in worker threads while the model restores another file (:mod:`dejpeg.batch`)."""
+    """The decoded file and, with ``consistency`` or for a model that reads them, its coefficients: the model-free
+    half of a restore, which a batch runs in worker threads while the model restores another file
+    (:mod:`dejpeg.batch`)."""
     data = _read_source(source)
     name = "" if isinstance(source, (bytes, bytearray)) else f"{source}: "
     jpeg = read_jpeg(data, max_pixels)
-    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict) if consistency or strict else None
-    return jpeg, coefficients if consistency else None
+    wanted = consistency or model_reads_coefficients
+    if not (wanted or strict):
+        return jpeg, None
+    coefficients = _coefficients_or_none(data, jpeg, name, max_pixels, strict, model_reads_coefficients)
+    return jpeg, coefficients if wanted else None
 
 
 def _restore_jpeg(
@@ -266,9 +263,18 @@ def _restore_jpeg(
     progress: bool = False,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
-    jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict)
+    net = load_model(model, device)
+    reads = "coefficients" in getattr(net, "side_info", ())
+    jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict, reads)
     restored = restore_array(
-        jpeg.pixels, jpeg.qtables, model, device, coefficients=coefficients, precision=precision, progress=progress
+        jpeg.pixels,
+        jpeg.qtables,
+        net,
+        device,
+        coefficients=coefficients,
+        precision=precision,
+        progress=progress,
+        consistency=consistency,
     )
     return restored, jpeg
 
@@ -288,7 +294,7 @@ def restore(
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
     A file carries its quantization tables, which the model reads. A decoded array does not: give
-    ``qtables`` (e.g. from :func:`dejpeg.jpeg.read_qtables`) or the IJG ``quality`` it was saved at.
+    ``qtables`` (e.g. from :func:`dejpeg.codec.read_qtables`) or the IJG ``quality`` it was saved at.
     With ``consistency`` (files and bytes only: an array has no coefficients), the result is kept
     inside the file's quantization intervals. ``precision`` as in :func:`restore_array`. Files over
     ``max_pixels`` (None: no limit), or declaring far more pixels than their size can code, are refused with
@@ -326,92 +332,11 @@ def restore_file(
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.imageio.save_image`; ``max_pixels`` and ``strict`` as in :func:`restore`;
-    ``progress`` as in :func:`restore_array`.
+    ``png_compress_level`` as in :func:`dejpeg.codec.images.save_image`; ``max_pixels`` and ``strict`` as in
+    :func:`restore`; ``progress`` as in :func:`restore_array`.
     """
     with _naming(source):
         restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, progress)
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )
-
-
-def load_reference(path: Path, gray: bool) -> np.ndarray:
-    """The evaluation reference: RGB uint8, or MATLAB-style BT.601 Y for the grayscale track."""
-    rgb = load_rgb_u8(path)
-    return rgb_to_y_bt601_u8(rgb) if gray else rgb
-
-
-def evaluate(
-    data: str | os.PathLike,
-    model: ModelLike = None,
-    qualities: tuple[int, ...] | list[int] = (10, 20, 30, 40),
-    gray: bool = False,
-    subsampling: str = "420",
-    max_images: int | None = None,
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-    consistency: bool = True,
-    precision: str = "auto",
-) -> dict[str, Any]:
-    """Compress every image of ``data`` at each quality, restore it, and score both against the original.
-
-    Conventions of the published tables (``../shared/data/README.md``): colour (the default, as in ``dejpeg
-    evaluate``) = RGB with 4:2:0; ``gray`` track = MATLAB-style Y coded as a grayscale JPEG; metrics by
-    :mod:`dejpeg.metrics`. References should be lossless: JPEG references draw a warning.
-    ``consistency`` applies the DCT consistency step, as :func:`restore` does by default; ``precision``
-    as in :func:`restore_array`.
-
-    Returns:
-        ``{"model", "data", "gray", "consistency", "precision", "computed_in", "images", "rows": [...]}``
-        (``computed_in``: what ``precision`` resolved to here), one row per quality with the JPEG and
-        restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
-    """
-    was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
-    net = load_model(model, device)
-    computed_in = resolve_precision(net, device, precision)  # also refuses a precision the model lacks, up front
-    files = list_images(data)[:max_images]
-    lossy = [f for f in files if f.suffix.lower() in LOSSY_SUFFIXES]
-    if lossy:
-        warnings.warn(
-            f"{len(lossy)} of {len(files)} reference images are JPEGs: scores are against lossy references, "
-            "so the restoration is rewarded for copying their artifacts; use lossless originals (PNG etc.)",
-            stacklevel=2,
-        )
-    references = [load_reference(f, gray) for f in files]
-    rows = []
-    try:
-        for quality in qualities:
-            jpeg_scores, restored_scores, seconds, pixels = [], [], 0.0, 0
-            for ref in tqdm(references, desc=f"Q{quality}", disable=not progress, leave=False):
-                data_bytes = encode(ref, quality=quality, subsampling=subsampling)
-                damaged = decode(data_bytes)
-                start = time.perf_counter()
-                coefficients = read_coefficients(data_bytes) if consistency else None
-                restored = restore_array(
-                    damaged, read_qtables(data_bytes), net, device, coefficients=coefficients, precision=precision
-                )
-                seconds += time.perf_counter() - start
-                pixels += ref.shape[0] * ref.shape[1]
-                jpeg_scores.append(image_metrics(damaged, ref))
-                restored_scores.append(image_metrics(restored, ref))
-            row: dict[str, Any] = {"quality": int(quality)}
-            for key in ("psnr", "ssim", "psnrb"):
-                before = float(np.mean([s[key] for s in jpeg_scores]))
-                after = float(np.mean([s[key] for s in restored_scores]))
-                row.update({f"jpeg_{key}": before, key: after, f"{key}_gain": after - before})
-            row["megapixels_per_s"] = pixels / 1e6 / seconds
-            rows.append(row)
-    finally:
-        net.train(was_training)
-    name = model if isinstance(model, str) else (default_model_name() if model is None else type(model).__name__)
-    return {
-        "model": name,
-        "data": str(data),
-        "gray": gray,
-        "consistency": consistency,
-        "precision": precision,
-        "computed_in": computed_in,
-        "images": len(files),
-        "rows": rows,
-    }

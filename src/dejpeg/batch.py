@@ -30,8 +30,10 @@ import numpy as np
 from torch import nn
 
 from dejpeg.api import _naming, decode_for_restore, restore_array
-from dejpeg.imageio import LOSSLESS_SUFFIXES, PNG_COMPRESS_LEVEL, TEMPORARY_NAME, atomic_write_bytes, encode_image
-from dejpeg.jpeg import DecodedJpeg, JpegCoefficients
+from dejpeg.codec import DecodedJpeg
+from dejpeg.codec.images import LOSSLESS_SUFFIXES, PNG_COMPRESS_LEVEL, encode_image
+from dejpeg.files import TEMPORARY_NAME, atomic_write_bytes
+from dejpeg.jpeg import JpegCoefficients
 from dejpeg.jpeg.header import MAX_PIXELS
 
 MANIFEST_NAME = "dejpeg-manifest.jsonl"
@@ -344,7 +346,11 @@ class Batch:
         started = time.perf_counter()
         with _naming(job.source):
             jpeg, coefficients = decode_for_restore(
-                job.source, self.options.consistency, self.options.max_pixels, self.options.strict
+                job.source,
+                self.options.consistency,
+                self.options.max_pixels,
+                self.options.strict,
+                "coefficients" in getattr(self.model, "side_info", ()),
             )
         return jpeg, coefficients, time.perf_counter() - started
 
@@ -363,6 +369,7 @@ class Batch:
                     coefficients=coefficients,
                     precision=self.options.precision,
                     progress=self.options.tile_progress,
+                    consistency=self.options.consistency,
                 )
         except Exception as error:  # a bad file must not stop the batch: it gets a row, and the batch goes on
             self._fail(job, error, time.perf_counter() - started)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from dejpeg.batch import Batch, Job, RestoreOptions, remove_stale_temporaries
-from dejpeg.imageio import _UMASK
+from dejpeg.files import _UMASK
 
 RAY_MISSING = '--ray needs Ray, which is not installed: pip install "dejpeg[ray]"'
 #: Chunks handed to an actor at a time: one to restore and one waiting, so it never idles while the driver commits.
@@ -81,8 +81,8 @@ def ray_cluster(address: str) -> Iterator[None]:
 
 
 def _write_temporary(data: bytes, target: Path) -> Path:
-    """The first half of :func:`dejpeg.imageio.atomic_write_bytes`, done on an actor: the complete file, named as
-    :data:`dejpeg.imageio.TEMPORARY_NAME` matches, so that cleanup finds it if the driver never renames it."""
+    """The first half of :func:`dejpeg.files.atomic_write_bytes`, done on an actor: the complete file, named as
+    :data:`dejpeg.files.TEMPORARY_NAME` matches, so that cleanup finds it if the driver never renames it."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:

@@ -3,7 +3,7 @@
 import pytest
 from conftest import shared_path
 
-from dejpeg.api import evaluate
+from dejpeg.evaluation import evaluate
 from dejpeg.layers.int8 import EXACT_WEIGHT_LEVELS, int8_available, weight_levels
 from dejpeg.models import default_model_name, get_entry
 
@@ -21,7 +21,7 @@ def test_default_model_gain_on_bsds500_test_subset():
     assert gray["psnr_gain"] > 1.14 and gray["ssim_gain"] > 0.034
     assert color["psnr_gain"] > 1.30
     # The registry's record must agree with what the model does.
-    reported = get_entry(default_model_name()).weights.reported["bsds500_gray_q10_psnr_gain"]
+    reported = get_entry(default_model_name()).weights.scores["bsds500_gray_q10_psnr_gain"]
     assert gray["psnr_gain"] == pytest.approx(reported, abs=0.1)
 
 

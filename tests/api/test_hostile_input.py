@@ -11,7 +11,8 @@ from hostile_files import decoders_disagree, truncated_scan, zero_step
 from torch import nn
 
 from dejpeg.api import restore, restore_array, restore_file
-from dejpeg.jpeg import decode, encode, ijg_qtables
+from dejpeg.codec import decode, encode
+from dejpeg.jpeg import ijg_qtables
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@ import pytest
 import torch
 
 import dejpeg
-from dejpeg.api import OVERLAP, _run_tiled, evaluate, load_model, restore, restore_array
-from dejpeg.jpeg import encode, ijg_qtables, read_qtables
+from dejpeg.api import OVERLAP, _run_tiled, load_model, restore, restore_array
+from dejpeg.codec import encode, read_qtables
+from dejpeg.evaluation import evaluate
+from dejpeg.jpeg import ijg_qtables
 from dejpeg.metrics import image_metrics
+from dejpeg.models import JpegSide
 
 
 def test_restore_file_bytes_and_array_agree(natural_image, tmp_path):
@@ -19,8 +22,8 @@ def test_restore_file_bytes_and_array_agree(natural_image, tmp_path):
     # A decoded array has no coefficients, so it matches a file restored without the consistency step.
     unprojected = restore(path, consistency=False)
     for other in (
-        restore(dejpeg.jpeg.decode(data), qtables=read_qtables(data)),
-        restore(dejpeg.jpeg.decode(data), quality=15),
+        restore(dejpeg.codec.decode(data), qtables=read_qtables(data)),
+        restore(dejpeg.codec.decode(data), quality=15),
     ):
         np.testing.assert_array_equal(unprojected, other)
     assert not np.array_equal(unprojected, from_path)
@@ -42,7 +45,7 @@ def test_array_without_tables_is_an_error(natural_image):
 def test_restoration_improves_a_low_quality_jpeg(natural_image):
     image = natural_image(96, 128, seed=5)
     data = encode(image, quality=10)
-    before = image_metrics(dejpeg.jpeg.decode(data), image)["psnr"]
+    before = image_metrics(dejpeg.codec.decode(data), image)["psnr"]
     after = image_metrics(restore(data), image)["psnr"]
     assert after > before + 0.3
 
@@ -71,7 +74,7 @@ def test_tiling_matches_whole_image_processing():
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     image = torch.rand(1, 3, 200, 264)
-    tables = torch.from_numpy(ijg_qtables(20)).float()[None]
+    tables = JpegSide(torch.from_numpy(ijg_qtables(20)).float()[None])
     with torch.no_grad():
         whole = model(image, tables)
         tiled = _run_tiled(model, image, tables, tile=64, overlap=80, precision="fp32")
@@ -84,7 +87,7 @@ def test_default_overlap_is_seamless_for_the_default_model(natural_image):
     # off and 32 px leaves 2 (10 % of pixels), so the check can fail.
     image = natural_image(200, 264)
     data = encode(image, quality=10)
-    damaged = dejpeg.jpeg.decode(data)
+    damaged = dejpeg.codec.decode(data)
     whole = restore_array(damaged, read_qtables(data), precision="fp32")
     tiled = restore_array(damaged, read_qtables(data), tile=64, overlap=OVERLAP, precision="fp32")
     difference = np.abs(whole.astype(int) - tiled.astype(int))
@@ -95,8 +98,8 @@ def test_default_overlap_is_seamless_for_the_default_model(natural_image):
 def test_tiled_consistency_matches_whole_image_consistency(natural_image):
     image = natural_image(200, 264)
     data = encode(image, quality=20)
-    coefficients = dejpeg.jpeg.read_coefficients(data)
-    damaged = dejpeg.jpeg.decode(data)
+    coefficients = dejpeg.codec.read_coefficients(data)
+    damaged = dejpeg.codec.decode(data)
     whole = restore_array(damaged, read_qtables(data), coefficients=coefficients, precision="fp32")
     tiled = restore_array(damaged, read_qtables(data), tile=64, overlap=80, coefficients=coefficients, precision="fp32")
     # Identical up to float rounding, which may flip a handful of 8-bit values by one.
@@ -106,7 +109,7 @@ def test_tiled_consistency_matches_whole_image_consistency(natural_image):
 
 def test_sizes_not_multiple_of_8_keep_their_shape(natural_image):
     image = natural_image(37, 53)
-    out = restore_array(dejpeg.jpeg.decode(encode(image, quality=30)), ijg_qtables(30))
+    out = restore_array(dejpeg.codec.decode(encode(image, quality=30)), ijg_qtables(30))
     assert out.shape == (37, 53, 3)
 
 
@@ -162,7 +165,7 @@ def test_evaluate_warns_about_jpeg_references(tmp_path, natural_image):
 
 
 def test_decode_returns_writable_arrays(natural_image):
-    decoded = dejpeg.jpeg.decode(encode(natural_image(16, 16), quality=50))
+    decoded = dejpeg.codec.decode(encode(natural_image(16, 16), quality=50))
     assert decoded.flags.writeable
     decoded[0, 0] = 0
 
@@ -171,7 +174,7 @@ def test_tiled_restore_shows_tile_progress_without_changing_pixels(natural_image
     model = dejpeg.models.create_model(
         "dejpeg_net", pretrained=False, luma_width=8, luma_blocks=1, chroma_width=8, chroma_blocks=1
     )
-    damaged = dejpeg.jpeg.decode(encode(natural_image(96, 96), quality=30))
+    damaged = dejpeg.codec.decode(encode(natural_image(96, 96), quality=30))
     quiet = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8)
     assert "tiles" not in capsys.readouterr().err
     shown = restore_array(damaged, ijg_qtables(30), model, tile=32, overlap=8, progress=True)

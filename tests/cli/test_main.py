@@ -13,7 +13,8 @@ from PIL import Image, ImageCms
 
 import dejpeg
 from dejpeg.cli.__main__ import main
-from dejpeg.jpeg import decode, encode, estimate_quality, read_qtables
+from dejpeg.codec import decode, encode, read_qtables
+from dejpeg.jpeg import estimate_quality
 from dejpeg.models import create_model, default_model_name, resolve_precision
 
 

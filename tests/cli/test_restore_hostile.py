@@ -5,7 +5,7 @@ from __future__ import annotations
 from hostile_files import truncated_scan, with_size, zero_step
 
 from dejpeg.cli.__main__ import main
-from dejpeg.jpeg import encode
+from dejpeg.codec import encode
 
 
 def test_hostile_files_fail_with_one_line_each(tmp_path, natural_image, capsys) -> None:

@@ -18,8 +18,8 @@ from PIL import Image
 
 import dejpeg
 from dejpeg.batch import DONE, MANIFEST_NAME
-from dejpeg.imageio import TEMPORARY_NAME
-from dejpeg.jpeg import encode
+from dejpeg.codec import encode
+from dejpeg.files import TEMPORARY_NAME
 
 
 def _tiny_folder(folder: Path, files: int, natural_image) -> Path:

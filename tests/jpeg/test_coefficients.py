@@ -12,16 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dejpeg.jpeg import (
-    JpegCoefficients,
-    dct_8x8,
-    decode,
-    decode_luma_from_coefficients,
-    encode,
-    ijg_qtables,
-    read_coefficients,
-    write_coefficients,
-)
+from dejpeg.codec import decode, encode, read_coefficients, write_coefficients
+from dejpeg.jpeg import JpegCoefficients, dct_8x8, decode_luma_from_coefficients, ijg_qtables
 
 
 def _libjpeg_luma(data: bytes) -> np.ndarray:

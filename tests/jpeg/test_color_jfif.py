@@ -9,15 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dejpeg.jpeg import (
-    RgbToYcbcrJfif,
-    YcbcrJfifToRgb,
-    decode,
-    encode,
-    rgb_to_y_bt601_u8,
-    rgb_to_ycbcr_jfif,
-    ycbcr_jfif_to_rgb,
-)
+from dejpeg.codec import decode, encode
+from dejpeg.jpeg import RgbToYcbcrJfif, YcbcrJfifToRgb, rgb_to_y_bt601_u8, rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
 
 
 def _random_rgb(seed: int = 0) -> np.ndarray:

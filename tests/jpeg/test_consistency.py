@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dejpeg.jpeg import blockify, dct_8x8, encode, read_coefficients
+from dejpeg.codec import encode, read_coefficients
+from dejpeg.jpeg import blockify, dct_8x8
 from dejpeg.jpeg.consistency import project_plane, project_to_coefficients
 from dejpeg.metrics import psnr as _psnr
 

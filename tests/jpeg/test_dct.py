@@ -10,6 +10,7 @@ import torch
 from t81 import SPEC_ZIGZAG_GRID
 
 from dejpeg.jpeg import Dct8x8, Idct8x8, dct_8x8, idct_8x8, zigzag_scan, zigzag_unscan
+from dejpeg.jpeg.dct import dct_matrix_2d
 
 
 def reference_dct(block: np.ndarray) -> np.ndarray:
@@ -110,3 +111,9 @@ def test_zigzag_round_trip_batched() -> None:
 def test_bad_input_raises(fn, value) -> None:
     with pytest.raises(ValueError):
         fn(value)
+
+
+def test_dct_matrix_2d_transforms_raster_flattened_blocks() -> None:
+    blocks = torch.from_numpy(np.random.default_rng(1).uniform(-128, 127, (5, 8, 8)))
+    flat = blocks.reshape(5, 64) @ dct_matrix_2d(torch.float64).T  # row = raster frequency 8 * v + u
+    torch.testing.assert_close(flat.reshape(5, 8, 8), dct_8x8(blocks), atol=1e-9, rtol=0)

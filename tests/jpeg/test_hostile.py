@@ -15,7 +15,8 @@ import pytest
 from hostile_files import decoders_disagree, truncated_scan, with_size, zero_step
 from PIL import Image
 
-from dejpeg.jpeg import decode, decode_luma, encode, luma_matches, read_coefficients, read_jpeg, read_qtables
+from dejpeg.codec import decode, decode_luma, encode, read_coefficients, read_jpeg, read_qtables
+from dejpeg.jpeg import luma_matches
 from dejpeg.jpeg.header import MAX_PIXELS_PER_BYTE, check_header, parse_header
 
 READERS = (read_jpeg, decode, read_qtables, read_coefficients)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dejpeg.jpeg import IJG_CHROMA, IJG_LUMA, encode, estimate_quality, ijg_qtables, scale_qtable
+from dejpeg.codec import encode, read_qtables
+from dejpeg.jpeg import IJG_CHROMA, IJG_LUMA, estimate_quality, ijg_qtables, scale_qtable
 
 
 def test_all_ijg_luma_tables_are_distinct() -> None:
@@ -18,15 +19,15 @@ def test_all_ijg_luma_tables_are_distinct() -> None:
 def test_exact_for_every_quality(natural_image, channels: int) -> None:
     image = natural_image(16, 16, channels=channels)
     for quality in range(1, 101):
-        estimate = estimate_quality(encode(image, quality=quality))
+        estimate = estimate_quality(read_qtables(encode(image, quality=quality)))
         assert estimate == (quality, True, 0.0), quality
 
 
 def test_reads_paths(natural_image, tmp_path) -> None:
     path = tmp_path / "x.jpg"
     path.write_bytes(encode(natural_image(16, 16), quality=63))
-    assert estimate_quality(path).quality == 63
-    assert estimate_quality(str(path)).quality == 63
+    assert estimate_quality(read_qtables(path)).quality == 63
+    assert estimate_quality(read_qtables(str(path))).quality == 63
 
 
 def test_non_baseline_tables_are_exact() -> None:

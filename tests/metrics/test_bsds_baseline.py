@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dejpeg.jpeg import decode, encode, rgb_to_y_bt601_u8
+from dejpeg.codec import decode, encode
+from dejpeg.jpeg import rgb_to_y_bt601_u8
 from dejpeg.metrics import psnr, psnrb, ssim
 
 BSDS_TEST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "val" / "bsds500-test200"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dejpeg.jpeg import decode, encode
+from dejpeg.codec import decode, encode
 from dejpeg.metrics import blocking_effect_factor, psnr, psnrb
 
 

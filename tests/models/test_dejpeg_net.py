@@ -4,7 +4,7 @@ from int8_reference import exact_int8, relative_error
 
 from dejpeg.jpeg import blockify, dct_8x8, ijg_qtables
 from dejpeg.layers.int8 import Int8Conv2d, int8_available
-from dejpeg.models import autocast_for, create_model
+from dejpeg.models import JpegSide, autocast_for, create_model
 
 TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
 
@@ -28,21 +28,21 @@ def test_untrained_dejpeg_net_is_identity(dct_io):
     model = create_model("dejpeg_net", pretrained=False, dct_io=dct_io, **TINY)
     for c in (1, 3):
         x = torch.rand(1, c, 16, 24)
-        torch.testing.assert_close(model(x, _tables(1)), x, atol=1e-5, rtol=0)
+        torch.testing.assert_close(model(x, JpegSide(_tables(1))), x, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("dct_io", [False, True])
 def test_dejpeg_net_uses_the_tables(dct_io):
     model = _perturbed(dct_io=dct_io)
     x = torch.rand(1, 1, 16, 16)
-    assert not torch.allclose(model(x, _tables(1, 10)), model(x, _tables(1, 90)))
+    assert not torch.allclose(model(x, JpegSide(_tables(1, 10))), model(x, JpegSide(_tables(1, 90))))
 
 
 @pytest.mark.parametrize("dct_io", [False, True])
 def test_unconditioned_dejpeg_net_ignores_the_tables(dct_io):
     model = _perturbed(dct_io=dct_io, conditioned=False)
     x = torch.rand(1, 3, 16, 16)
-    torch.testing.assert_close(model(x, _tables(1, 10)), model(x, _tables(1, 90)))
+    torch.testing.assert_close(model(x, JpegSide(_tables(1, 10))), model(x, JpegSide(_tables(1, 90))))
 
 
 def test_dct_io_sees_coefficients_in_quantization_steps():
@@ -65,14 +65,14 @@ def test_bf16_autocast_rounds_only_the_network_not_the_image():
     identity = create_model("dejpeg_net", pretrained=False, **TINY)
     x = torch.rand(2, 3, 16, 24)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = identity(x, _tables(2))
+        out = identity(x, JpegSide(_tables(2)))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
     # A working network: bf16 changes its correction by about bf16's relative precision (2^-8), no more.
     model = _perturbed()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        fast = model(x, _tables(2))
-    exact = model(x, _tables(2))
+        fast = model(x, JpegSide(_tables(2)))
+    exact = model(x, JpegSide(_tables(2)))
     assert not torch.equal(fast, exact)  # the convolutions did run in bf16
     assert (fast - exact).abs().mean() < 0.02 * (exact - x).abs().mean()
 
@@ -82,11 +82,11 @@ def test_int8_compute_quantizes_only_the_residual_blocks_and_exit(monkeypatch):
     model = _perturbed().eval()
     x = torch.rand(2, 3, 32, 40)
     with torch.inference_mode():
-        exact = model(x, _tables(2))
+        exact = model(x, JpegSide(_tables(2)))
         with autocast_for(model, "cpu", "int8"):
-            fast = model(x, _tables(2))
+            fast = model(x, JpegSide(_tables(2)))
             monkeypatch.setattr(Int8Conv2d, "_int8_forward", exact_int8)
-            emulated = model(x, _tables(2))
+            emulated = model(x, JpegSide(_tables(2)))
     assert not torch.equal(fast, exact)  # the int8 path did run
     # The whole network equals its float64 model with each Int8Conv2d's integer arithmetic emulated exactly
     # (what is left is rounding ties and float32 output scaling, about 1e-4 of the correction), on every
@@ -103,10 +103,10 @@ def test_widened_dejpeg_net_computes_what_the_narrow_one_did():
     wide.load_smaller_state(narrow.state_dict())
     for c in (1, 3):
         x = torch.rand(2, c, 16, 24)
-        torch.testing.assert_close(wide(x, _tables(2)), narrow(x, _tables(2)), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wide(x, JpegSide(_tables(2))), narrow(x, JpegSide(_tables(2))), atol=1e-5, rtol=1e-5)
     # The new channels are live: they carry signal and the exit receives gradient for them.
     x = torch.rand(2, 1, 16, 24)
-    wide(x, _tables(2)).square().mean().backward()
+    wide(x, JpegSide(_tables(2))).square().mean().backward()
     assert wide.luma.exit.weight.grad[:, 8:].abs().sum() > 0
     assert wide.luma.exit.weight[:, 8:].abs().sum() == 0
 
@@ -119,12 +119,14 @@ def test_deepened_dejpeg_net_computes_what_the_shallow_one_did():
     deep.load_smaller_state(shallow.state_dict())
     for c in (1, 3):
         x = torch.rand(2, c, 16, 24)
-        torch.testing.assert_close(deep(x, _tables(2)), shallow(x, _tables(2)), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            deep(x, JpegSide(_tables(2))), shallow(x, JpegSide(_tables(2))), atol=1e-5, rtol=1e-5
+        )
     # The old block and FiLM chunks are kept; each new block starts as the identity but learns: its second
     # convolution (zero) receives gradient through the first (fresh, nonzero).
     torch.testing.assert_close(deep.luma.body[0].conv1.weight[:8, :8], shallow.luma.body[0].conv1.weight)
     assert deep.luma.body[2].conv2.weight.abs().sum() == 0 and deep.luma.body[2].conv1.weight.abs().sum() > 0
-    deep(torch.rand(2, 1, 16, 24), _tables(2)).square().mean().backward()
+    deep(torch.rand(2, 1, 16, 24), JpegSide(_tables(2))).square().mean().backward()
     assert deep.luma.body[2].conv2.weight.grad.abs().sum() > 0
 
 

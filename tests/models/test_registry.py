@@ -5,6 +5,7 @@ from dejpeg.jpeg import ijg_qtables
 from dejpeg.layers.int8 import int8_available, int8_is_fast
 from dejpeg.models import (
     DejpegNet,
+    JpegSide,
     RestorationModel,
     autocast_for,
     create_model,
@@ -55,7 +56,7 @@ def test_forward_backward_no_nan(name, channels):
     if model.channels == "gray" and channels == 3:
         pytest.skip("gray-only model")
     x = torch.rand(2, channels, 32, 48, requires_grad=True)
-    out = model(x, _tables(2))
+    out = model(x, JpegSide(_tables(2)))
     assert out.shape == x.shape
     out.square().mean().backward()
     assert torch.isfinite(out).all()

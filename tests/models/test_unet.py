@@ -5,8 +5,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from dejpeg.api import load_model, restore_array
-from dejpeg.jpeg import decode, encode, ijg_qtables
-from dejpeg.models import RestorationModel, UNet, create_model
+from dejpeg.codec import decode, encode
+from dejpeg.jpeg import ijg_qtables
+from dejpeg.models import JpegSide, RestorationModel, UNet, create_model
 from dejpeg.train import JpegPatchStream, PatchConfig, fit
 from dejpeg.train.config import config_from_dict
 
@@ -20,7 +21,7 @@ def _tables(batch: int) -> torch.Tensor:
 def test_registry_builds_the_unet():
     model = create_model("unet", pretrained=False, **TINY)
     assert type(model) is UNet and isinstance(model, RestorationModel)
-    assert not model.uses_qtables and model.size_multiple == 8
+    assert not model.side_info and model.size_multiple == 8
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -30,7 +31,7 @@ def test_output_has_the_input_shape_and_backward_is_finite(depth, channels):
     model = UNet(width=4, depth=depth)
     torch.nn.init.normal_(model.out.weight, std=0.1)  # leave the identity start so gradients reach every layer
     x = torch.rand(2, channels, 24, 40, requires_grad=True)
-    out = model(x, _tables(2))
+    out = model(x, JpegSide(_tables(2)))
     assert out.shape == x.shape
     out.square().mean().backward()
     assert torch.isfinite(x.grad).all()
@@ -40,9 +41,9 @@ def test_output_has_the_input_shape_and_backward_is_finite(depth, channels):
 def test_starts_as_identity_and_ignores_the_tables():
     model = UNet(**TINY)
     x = torch.rand(1, 3, 16, 16)
-    torch.testing.assert_close(model(x, _tables(1)), x)
+    torch.testing.assert_close(model(x, JpegSide(_tables(1))), x)
     torch.nn.init.normal_(model.out.weight, std=0.1)
-    torch.testing.assert_close(model(x, _tables(1)), model(x, _tables(1) * 3))
+    torch.testing.assert_close(model(x, JpegSide(_tables(1))), model(x, JpegSide(_tables(1) * 3)))
 
 
 def test_skip_concatenation_and_pooling_layout():

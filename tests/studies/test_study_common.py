@@ -4,7 +4,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dejpeg.jpeg import decode, encode
+from dejpeg.codec import decode, encode
+from dejpeg.config_files import dataclass_from_dict
 from dejpeg.metrics import image_metrics
 from dejpeg.studies import add_noise
 from dejpeg.studies.common import (
@@ -13,7 +14,6 @@ from dejpeg.studies.common import (
     DataConfig,
     TrainRecipe,
     compress_set,
-    dataclass_from_dict,
     mean_finite,
     psnr_u8,
     source_note,

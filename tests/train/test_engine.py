@@ -10,9 +10,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from dejpeg.runs import CHECKPOINT, FINAL_WEIGHTS
 from dejpeg.train import fit
 from dejpeg.train.config import config_from_dict, load_config
-from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS, initial_state, lr_factor
+from dejpeg.train.engine import initial_state, lr_factor
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}
@@ -59,9 +60,9 @@ def test_bf16_training_learns_and_keeps_fp32_weights(image_folder, tmp_path):
 
 def test_config_rejects_unknown_keys_and_does_not_mutate(tmp_path):
     raw = {"model": "dejpeg_net", "out_dir": "o", "data": {"folder": "f", "patch_size": 32}}
-    with pytest.raises(ValueError, match="unknown train keys"):
+    with pytest.raises(ValueError, match="train: unknown keys"):
         config_from_dict({**raw, "lr_typo": 1})
-    with pytest.raises(ValueError, match="unknown data keys"):
+    with pytest.raises(ValueError, match="train.data: unknown keys"):
         config_from_dict({**raw, "data": {"folder": "f", "size": 3}})
     before = json.dumps(raw, sort_keys=True)
     config_from_dict(raw)
@@ -71,16 +72,33 @@ def test_config_rejects_unknown_keys_and_does_not_mutate(tmp_path):
 def test_numbers_written_as_yaml_strings_are_read_as_numbers():
     raw = {"model": "dejpeg_net", "out_dir": "o", "lr_min": "1e-06", "data": {"folder": "f"}}
     assert config_from_dict(raw).lr_min == 1e-6
-    with pytest.raises(ValueError, match="must be a number"):
+    with pytest.raises(ValueError, match="expected a number"):
         config_from_dict({**raw, "lr": "fast"})
 
 
 def test_shipped_configs_load():
-    paths = [*(REPO / "configs").glob("*.yaml"), *(REPO / "docs" / "experiments" / "configs").glob("*.yaml")]
-    assert paths
+    # configs/studies/ is covered by tests/studies/test_study_cli.py
+    recipes = [p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "studies"]
+    paths = [*recipes, *(REPO / "docs" / "experiments" / "configs").glob("*.yaml")]
+    assert len(recipes) >= 10
     for path in paths:
         cfg = load_config(path)
         assert cfg.steps > 0 and cfg.model
+
+
+def test_recipe_stages_chain_in_order():
+    """configs/<registry name>/NN_<stage>.yaml: each stage starts from the previous stage's run folder.
+
+    The default model's folder holds only its last stage (07) and continues the chain of
+    dejpeg_net_dct_w160.blind_bsds300 (stages 01-06)."""
+    chain = sorted((REPO / "configs").glob("dejpeg_net*.*/*.yaml"), key=lambda p: p.name)
+    assert [int(p.name.split("_", 1)[0]) for p in chain] == list(range(1, len(chain) + 1))
+    configs = [load_config(p) for p in chain]
+    for before, after, path in zip(configs, configs[1:], chain[1:]):
+        # stage 02 has no init_from: it resumes from a copy of stage 01's last.pt (optimizer and step carried over)
+        assert after.init_from in (before.out_dir, "") and after.out_dir != before.out_dir, path
+    fresh = [p.name for p, cfg in zip(chain, configs) if not cfg.init_from]
+    assert fresh == ["01_dct_blind.yaml", "02_warm_restart.yaml"]
 
 
 def test_training_reduces_loss_and_writes_outputs(image_folder, tmp_path):

@@ -2,8 +2,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dejpeg.jpeg import ijg_qtables
-from dejpeg.models import create_model
-from dejpeg.train.engine import FINAL_WEIGHTS
+from dejpeg.models import JpegSide, create_model
+from dejpeg.runs import FINAL_WEIGHTS
 from dejpeg.zoo.export import export_weights
 from dejpeg.zoo.int8 import SCALE_SUFFIX, dequantize_state, quantize_state
 
@@ -47,7 +47,7 @@ def test_int8_export_is_smaller_and_computes_nearly_the_same(tmp_path):
     loaded = create_model("dejpeg_net", pretrained=False, **kwargs)
     loaded.load_state_dict(dequantize_state(load_file(int8["path"])))
     x = torch.rand(1, 3, 32, 32)
-    tables = torch.from_numpy(ijg_qtables(20)).float()[None]
+    tables = JpegSide(torch.from_numpy(ijg_qtables(20)).float()[None])
     with torch.no_grad():
         reference, got = model(x, tables), loaded(x, tables)
     change = (reference - x).norm()

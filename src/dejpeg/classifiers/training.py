@@ -6,11 +6,11 @@ into [0, 1] tensors batch by batch, so a whole data set never exists as float.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from dejpeg.arrays import u8_to_tensor
 from dejpeg.classifiers.loading import ImageClassifier
+from dejpeg.files import atomic_write
 
 
 def _batch(images_u8: np.ndarray, index: np.ndarray | slice, device: torch.device) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images_u8[index])).to(device).permute(0, 3, 1, 2).float() / 255.0
+    return u8_to_tensor(images_u8[index]).to(device)
 
 
 def _check_images(images_u8: np.ndarray) -> None:
@@ -65,12 +67,6 @@ def _augment(batch: Tensor, generator: torch.Generator) -> Tensor:
     ys = torch.randint(0, 2 * pad_h + 1, (n,), generator=generator).tolist()
     xs = torch.randint(0, 2 * pad_w + 1, (n,), generator=generator).tolist()
     return torch.stack([padded[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(zip(ys, xs))])
-
-
-def _atomic_save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def train_classifier(
@@ -145,15 +141,13 @@ def train_classifier(
             record["test_top1"] = float(np.mean(predict(classifier, test[0], device=device) == test[1]))
         history.append(record)
         if ckpt is not None and epoch + 1 < epochs:
-            _atomic_save(
-                {
-                    "model": classifier.net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history,
-                },
-                ckpt,
-            )
+            state = {
+                "model": classifier.net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "history": history,
+            }
+            atomic_write(ckpt, functools.partial(torch.save, state))
     if ckpt is not None:
         ckpt.unlink(missing_ok=True)
     classifier.eval()

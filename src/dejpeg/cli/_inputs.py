@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from dejpeg.imageio import IMAGE_SUFFIXES, LOSSLESS_SUFFIXES
+from dejpeg.codec.images import LOSSLESS_SUFFIXES
+from dejpeg.files import IMAGE_SUFFIXES
 from dejpeg.models import PRECISIONS
 
 JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
@@ -23,10 +24,10 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help='"auto": bf16 where the model and the CPU/GPU compute it natively (1.6x faster than fp32 end to end), '
-        "else int8 convolutions where the model allows them and the CPU has 8-bit dot products (VNNI, AMX: 2x), "
-        'else fp32, each within 0.005 dB; "int8" also on other x86 CPUs (7-bit weights, 1.1-1.5x, within 0.01 dB); '
-        '"fp32" gives the same result on every machine',
+        help='"auto": the fastest this machine computes well: bf16 where the model and the CPU/GPU compute it '
+        "natively, else int8 convolutions where the model allows them and the CPU has exact 8-bit dot products "
+        '(VNNI, AMX), else fp32, each within 0.005 dB; "int8" also on other x86 CPUs (7-bit weights, within '
+        '0.02 dB); "fp32" gives the same result on every machine (speed-ups: benchmarks/results/README.md)',
     )
 
 

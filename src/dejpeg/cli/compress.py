@@ -8,9 +8,11 @@ import sys
 from tqdm import tqdm
 
 from dejpeg.cli._inputs import IMAGE_SUFFIXES, JPEG_SUFFIXES, create_parents, expand_inputs, int_in_range, output_paths
-from dejpeg.imageio import atomic_write_bytes, load_rgb_u8
-from dejpeg.jpeg import compress_to_ratio, encode, rgb_to_y_bt601_u8
-from dejpeg.jpeg.transforms import QUALITY_MAX, QUALITY_MIN
+from dejpeg.codec import compress_to_ratio, encode
+from dejpeg.codec.images import load_rgb_u8
+from dejpeg.codec.recompress import QUALITY_MAX, QUALITY_MIN
+from dejpeg.files import atomic_write_bytes
+from dejpeg.jpeg import rgb_to_y_bt601_u8
 
 
 def ratio_type(text: str) -> float:

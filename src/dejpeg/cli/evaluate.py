@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from dejpeg.api import evaluate
 from dejpeg.cli._inputs import add_consistency_option, add_device_option, add_precision_option, int_in_range
-from dejpeg.imageio import atomic_write_bytes
-from dejpeg.jpeg.transforms import QUALITY_MAX, QUALITY_MIN
+from dejpeg.codec.recompress import QUALITY_MAX, QUALITY_MIN
+from dejpeg.evaluation import evaluate
+from dejpeg.files import atomic_write_bytes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

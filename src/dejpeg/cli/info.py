@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from dejpeg.jpeg import estimate_quality, read_coefficients
-from dejpeg.jpeg.codec import open_jpeg
+from dejpeg.codec import read_coefficients
+from dejpeg.codec.jpeg import open_jpeg
+from dejpeg.jpeg import estimate_quality
 from dejpeg.jpeg.header import check_header
 
 COMPONENT_NAMES = {1: ("Y",), 3: ("Y", "Cb", "Cr")}

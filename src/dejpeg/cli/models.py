@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dejpeg.models import count_params, create_model, get_entry, list_models
+from dejpeg.models import count_params, create_model, get_entry, list_models, retired_models
 
 
 def describe_models() -> list[dict[str, Any]]:
@@ -21,10 +21,10 @@ def describe_models() -> list[dict[str, Any]]:
                 "default": entry.default,
                 "params": count_params(create_model(name, pretrained=False)),
                 "has_weights": weights is not None and weights.path.is_file(),
-                "quality": weights.quality if weights else None,
-                "color": weights.color if weights else None,
-                "reported": dict(weights.reported) if weights else {},
-                "train_data": weights.train_data if weights else None,
+                "scores": dict(weights.scores) if weights else {},
+                "data": weights.data if weights else None,
+                "origin": weights.origin if weights else None,
+                "card": weights.card if weights else None,
                 "paper": entry.paper,
                 "use": entry.use or ("an architecture to train (dejpeg train)" if weights is None else ""),
             }
@@ -47,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
     for r in records:
         mark = "*" if r["default"] else " "
         weights = "weights" if r["has_weights"] else "no weights"
-        scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["reported"].items())
+        scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["scores"].items())
         line = f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {r['use']:<{use_width}}"
         print(f"{line}  {scores}".rstrip())
     print("* = default model")
+    retired = retired_models()
+    if retired:
+        print("retired names (still accepted, with a warning): " + ", ".join(f"{a} -> {b}" for a, b in retired.items()))
     return 0

@@ -24,8 +24,8 @@ from dejpeg.cli._inputs import (
     int_in_range,
     output_layout,
 )
+from dejpeg.codec.images import PNG_COMPRESS_LEVEL
 from dejpeg.distributed import RAY_MISSING, RayBatch, ray_available, ray_cluster
-from dejpeg.imageio import PNG_COMPRESS_LEVEL
 from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
 

@@ -10,7 +10,7 @@ from dejpeg.train import fit, load_config
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a registered model from a YAML/TOML config")
-    p.add_argument("config", help="YAML/TOML config file, e.g. configs/dejpeg_net_dct_blind.yaml")
+    p.add_argument("config", help="YAML/TOML config file, e.g. configs/unet.cifar10_q1_n2n/01_train.yaml")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
     p.add_argument("--out", default=None, help="override the output directory")
     p.add_argument("--stop-at", type=int, default=None, help="end this invocation after that step (resumable)")

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from dejpeg.jpeg.coefficients import JpegCoefficients
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
-from dejpeg.jpeg.dct import dct_matrix
+from dejpeg.jpeg.dct import dct_matrix_2d
 
 
 def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple[int, int]) -> Tensor:
@@ -43,7 +43,7 @@ def project_plane(plane: Tensor, quantized: Tensor, table: Tensor, factor: tuple
         cells = coded.reshape(rows * 8, fy, cols * 8, fx)
         coded = sum(cells[:, i, :, j] for i in range(fy) for j in range(fx)) / (fy * fx)
     # Every block as a raster column, and the 2-D DCT as one 64x64 matrix: a single large GEMM.
-    basis = torch.kron(dct_matrix(plane.dtype), dct_matrix(plane.dtype))
+    basis = dct_matrix_2d(plane.dtype)
     coefficients = basis @ F.pixel_unshuffle(coded.reshape(1, 1, rows * 8, cols * 8), 8).view(64, rows * cols)
     step = table.reshape(64, 1).to(plane.dtype)
     # Each coefficient's offset from its interval's centre, in steps; clipped to +-1/2, the change it needs.
@@ -64,7 +64,7 @@ def project_to_coefficients(image: Tensor, coeffs: JpegCoefficients, top: int = 
             of 8 x the largest sampling factor, e.g. 16 for 4:2:0) and ends on it or at the image edge,
             so that it holds whole coded blocks of every component (this lets large images be projected
             tile by tile with bounded memory).
-        coeffs: the source file's coefficients (:func:`dejpeg.jpeg.read_coefficients`).
+        coeffs: the source file's coefficients (:func:`dejpeg.codec.read_coefficients`).
 
     Returns:
         (C, h, w) float, not clamped.

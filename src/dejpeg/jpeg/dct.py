@@ -37,6 +37,12 @@ def dct_matrix(dtype: torch.dtype = torch.float32) -> Tensor:
     return _dct_matrix(dtype, torch.device("cpu")).clone()
 
 
+def dct_matrix_2d(dtype: torch.dtype = torch.float32) -> Tensor:
+    """The 2-D DCT of a raster-flattened 8x8 block as one 64x64 matrix ``C (x) C`` (row = raster frequency
+    ``8 * vertical + horizontal``): many blocks then transform as a single matrix product or convolution."""
+    return torch.kron(dct_matrix(dtype), dct_matrix(dtype))
+
+
 def _check_blocks(blocks: Tensor) -> None:
     if not isinstance(blocks, Tensor):
         raise ValueError(f"expected a torch.Tensor, got {type(blocks).__name__}")

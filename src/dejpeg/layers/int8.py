@@ -1,8 +1,9 @@
 """int8 convolutions with dynamic activation ranges, for x86 CPUs (fastest with 8-bit dot-product instructions).
 
-Why: on x86 CPUs without native bf16 (most of them) a 3x3 convolution computes 4x faster in int8
+Why: on x86 CPUs without native bf16 (most of them) a 3x3 convolution computes several times faster in int8
 (AVX512-VNNI / AVX-VNNI through oneDNN) than in fp32; with AVX2 alone (7-bit weights, see
-:data:`EXACT_WEIGHT_LEVELS`), a whole restore is 1.1-1.5x faster. Each call quantizes its input to uint8 over
+:data:`EXACT_WEIGHT_LEVELS`) a whole restore gains less (measured: ``benchmarks/results/README.md``).
+Each call quantizes its input to uint8 over
 that tensor's own range (dynamic: no calibration, so an image with unusually strong edges is not clipped),
 multiplies with per-output-channel int8 weights and
 returns fp32, so residual streams, skips and everything outside the convolution stay in float.
@@ -80,10 +81,9 @@ def weight_levels() -> int:
 
 def int8_is_fast() -> bool:
     """Whether ``precision="auto"`` should compute in int8 here: x86 CPUs whose 8-bit dot products are exact
-    (AVX512-VNNI, AVX-VNNI, AMX). Measured on v6, a whole 1 MP restore on a 2-core Cascade Lake Xeon ran 1.9-2.5x
-    faster than fp32 with VNNI, within 0.003 dB. Without VNNI (AVX2, AVX-512 alone) int8 needs 7-bit weights
-    (:func:`weight_levels`), gains only 1.1-1.7x and loses 2-3x more PSNR, so "auto" keeps fp32 there and
-    ``precision="int8"`` remains available."""
+    (AVX512-VNNI, AVX-VNNI, AMX): there int8 is within 0.003 dB of fp32 and much faster. Without VNNI (AVX2,
+    AVX-512 alone) int8 needs 7-bit weights (:func:`weight_levels`), gains little and loses 2-3x more PSNR, so
+    "auto" keeps fp32 there and ``precision="int8"`` remains available (``benchmarks/results/README.md``)."""
     if not int8_available() or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     return not dot_products_saturate()

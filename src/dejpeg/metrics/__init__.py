@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dejpeg.arrays import u8_to_tensor
 from dejpeg.metrics.psnr import PSNR, psnr
 from dejpeg.metrics.psnrb import PSNRB, blocking_effect_factor, psnrb
 from dejpeg.metrics.ssim import SSIM, ssim, ssim_loss, ssim_map
@@ -20,10 +21,8 @@ from dejpeg.metrics.ssim import SSIM, ssim, ssim_loss, ssim_map
 def _as_batch(image_u8: np.ndarray, name: str) -> torch.Tensor:
     if not isinstance(image_u8, np.ndarray) or image_u8.dtype != np.uint8:
         raise ValueError(f"{name}: expected a uint8 numpy array, got {getattr(image_u8, 'dtype', type(image_u8))}")
-    if image_u8.ndim == 2:
-        return torch.from_numpy(image_u8).double()[None, None]
-    if image_u8.ndim == 3 and image_u8.shape[2] == 3:
-        return torch.from_numpy(image_u8).double().permute(2, 0, 1)[None]
+    if image_u8.ndim == 2 or (image_u8.ndim == 3 and image_u8.shape[2] == 3):
+        return u8_to_tensor(image_u8, torch.float64, unit_range=False)
     raise ValueError(f"{name}: expected (H, W) gray or (H, W, 3) RGB, got shape {image_u8.shape}")
 
 

@@ -1,7 +1,22 @@
-"""Restoration models: one registry, one family per module (imported explicitly, no scanning)."""
+"""Restoration models: one registry, one family per module.
 
-from dejpeg.models import dejpeg_net, unet
-from dejpeg.models._base import PRECISIONS, RestorationModel, autocast_for, native_bf16, resolve_precision
+Every public module of this package is a family and is imported here, in name order, so that it registers its
+architectures: a new family is one new file (``models/<family>.py``), with nothing to edit elsewhere. Only this
+package's own files are imported, never a scan of the file system at large.
+"""
+
+import importlib
+import pkgutil
+
+from dejpeg.models._base import (
+    PRECISIONS,
+    SIDE_INFO,
+    JpegSide,
+    RestorationModel,
+    autocast_for,
+    native_bf16,
+    resolve_precision,
+)
 from dejpeg.models._registry import (
     Weights,
     count_params,
@@ -10,18 +25,33 @@ from dejpeg.models._registry import (
     get_entry,
     list_models,
     register_model,
+    register_weights,
+    resolve_name,
+    retire,
+    retired_models,
 )
+from dejpeg.models._task import TaskSettings, TrainingTask
 from dejpeg.models.dejpeg_net import DejpegNet
 from dejpeg.models.unet import UNet
 
+#: The family modules, by name.
+FAMILIES = {
+    info.name: importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if not info.name.startswith("_")
+}
+
 __all__ = [
-    "dejpeg_net",
-    "unet",
+    "FAMILIES",
     "PRECISIONS",
+    "SIDE_INFO",
+    "JpegSide",
     "RestorationModel",
     "autocast_for",
     "native_bf16",
     "resolve_precision",
+    "TaskSettings",
+    "TrainingTask",
     "DejpegNet",
     "UNet",
     "Weights",
@@ -31,4 +61,8 @@ __all__ = [
     "get_entry",
     "list_models",
     "register_model",
+    "register_weights",
+    "resolve_name",
+    "retire",
+    "retired_models",
 ]

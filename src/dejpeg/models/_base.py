@@ -3,37 +3,123 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from dejpeg.jpeg.coefficients import JpegCoefficients
 from dejpeg.layers.int8 import Int8Conv2d, int8_available, int8_compute, int8_is_fast
+from dejpeg.models._task import TrainingTask
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: The parts of :class:`JpegSide` a model may read besides the tables, which every caller gives.
+SIDE_INFO = frozenset({"qtables", "coefficients"})
+
+
+@dataclasses.dataclass(frozen=True)
+class JpegSide:
+    """What a JPEG file tells a model besides its decoded pixels; the restore path, evaluation and training fill
+    the parts a model declares in :attr:`RestorationModel.side_info`, so no caller branches on model families.
+
+    Attributes:
+        qtables: (B, 2, 8, 8) float quantization tables (luma, chroma; a gray file's one table twice) in raster
+            order, the values written in the file (1..255).
+        coefficients: per component (Y, or Y/Cb/Cr), (B, rows, cols, 8, 8) float quantized DCT coefficients on
+            the component's block grid at its coded resolution, rows = ceil(height / (8 * vertical factor)) of
+            the image region they belong to; None where the model does not read them.
+        sampling: per component (vertical, horizontal) sampling factors, e.g. ((2, 2), (1, 1), (1, 1)) for 4:2:0;
+            None with ``coefficients``.
+    """
+
+    qtables: Tensor
+    coefficients: tuple[Tensor, ...] | None = None
+    sampling: tuple[tuple[int, int], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.qtables.dim() != 4 or self.qtables.shape[1:] != (2, 8, 8):
+            raise ValueError(f"qtables must be (B, 2, 8, 8), got {tuple(self.qtables.shape)}")
+        if (self.coefficients is None) != (self.sampling is None) or (
+            self.coefficients is not None and len(self.coefficients) != len(self.sampling)
+        ):
+            raise ValueError("coefficients and sampling come together, one sampling factor pair per component")
+
+    @classmethod
+    def from_file(
+        cls, qtables: Tensor, coefficients: JpegCoefficients | None = None, device: torch.device | str = "cpu"
+    ) -> JpegSide:
+        """The side information of one file: ``qtables`` (1, 2, 8, 8) and, when given, its coefficients."""
+        if coefficients is None:
+            return cls(qtables.to(device))
+        planes = tuple(torch.from_numpy(c.astype("float32"))[None].to(device) for c in coefficients.components)
+        return cls(qtables.to(device), planes, coefficients.sampling)
+
+    def to(self, device: torch.device | str) -> JpegSide:
+        """This side information on ``device``, where the model runs."""
+        planes = None if self.coefficients is None else tuple(c.to(device) for c in self.coefficients)
+        return dataclasses.replace(self, qtables=self.qtables.to(device), coefficients=planes)
+
+    def crop(self, top: int, left: int, height: int, width: int) -> JpegSide:
+        """The side information of the image region ``[top, top + height) x [left, left + width)``: the blocks of
+        each component that cover it. ``top`` and ``left`` must lie on the grid of the largest MCU (16 pixels for
+        4:2:0), as tile corners do, so that every component's blocks start there."""
+        if self.coefficients is None:
+            return self
+        mcu_v = 8 * max(v for v, _ in self.sampling)
+        mcu_h = 8 * max(h for _, h in self.sampling)
+        if top % mcu_v or left % mcu_h:
+            raise ValueError(f"a crop of coefficients must start on the {mcu_v}x{mcu_h} MCU grid, got ({top}, {left})")
+        planes = []
+        for plane, (v, h) in zip(self.coefficients, self.sampling):
+            # A component subsampled by (fy, fx) against the largest factors has one block per 8 fy x 8 fx pixels.
+            fy, fx = max(s[0] for s in self.sampling) // v, max(s[1] for s in self.sampling) // h
+            r0, c0 = top // (8 * fy), left // (8 * fx)
+            rows, cols = -(-height // (8 * fy)), -(-width // (8 * fx))
+            planes.append(plane[:, r0 : r0 + rows, c0 : c0 + cols])
+        return dataclasses.replace(self, coefficients=tuple(planes))
+
+    def luma(self) -> JpegSide:
+        """The side information of the luma plane alone, for a gray-only model restoring a colour file's Y."""
+        if self.coefficients is None:
+            return self
+        return dataclasses.replace(self, coefficients=self.coefficients[:1], sampling=((1, 1),))
 
 
 class RestorationModel(nn.Module):
     """Maps a decoded JPEG to its restoration.
 
-    ``forward(image, qtables)``:
+    ``forward(image, side)``:
         image: (B, C, H, W) float in [0, 1]; C == 1 (luma/gray) or 3 (RGB). H and W are multiples of
             ``size_multiple`` (callers pad, aligned to the JPEG grid, see ``dejpeg.restore``).
-        qtables: (B, 2, 8, 8) float quantization tables (luma, chroma) in raster order, the values
-            written in the file (1..255); models with ``uses_qtables = False`` ignore them.
+        side: a :class:`JpegSide` holding the file's tables and the other parts named in ``side_info``.
         returns: same shape as ``image``, unclamped.
+
+    A new family subclasses this, declares what it reads and can take, registers itself
+    (:func:`dejpeg.models.register_model`), and, when Adam on one loss does not train it, names its own
+    :attr:`training_task`: nothing else in the package changes.
     """
 
     #: "any": gray and RGB inputs; "gray": one channel only (RGB callers restore Y and keep chroma).
     channels: ClassVar[str] = "any"
-    uses_qtables: ClassVar[bool] = False
+    #: The parts of :class:`JpegSide` the model reads; callers fill these (tables are always there).
+    side_info: ClassVar[frozenset[str]] = frozenset()
     size_multiple: ClassVar[int] = 8
     #: True when the model keeps its precision-critical parts (colour and DCT transforms, skips) in fp32,
-    #: so callers may run it under a bf16 autocast (the network 1.7-2x faster on CPUs with native bf16).
+    #: so callers may run it under a bf16 autocast (faster on CPUs with native bf16: ``benchmarks/results/README.md``).
     autocast_safe: ClassVar[bool] = False
+    #: How the training engine optimizes the model: a family with its own optimizers or step subclasses
+    #: :class:`~dejpeg.models.TrainingTask` beside the model.
+    training_task: ClassVar[type[TrainingTask]] = TrainingTask
 
-    def forward(self, image: Tensor, qtables: Tensor) -> Tensor:  # pragma: no cover - interface
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = set(cls.side_info) - SIDE_INFO
+        if unknown or cls.channels not in ("any", "gray"):
+            raise TypeError(f"{cls.__name__}: side_info within {sorted(SIDE_INFO)}, channels 'any' or 'gray'")
+
+    def forward(self, image: Tensor, side: JpegSide) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
     def load_smaller_state(self, state: dict[str, Tensor]) -> None:
@@ -94,8 +180,7 @@ def autocast_for(
     model: nn.Module, device: torch.device | str, precision: str = "auto"
 ) -> torch.autocast | contextlib.AbstractContextManager[None]:
     """The context to run ``model`` in for ``precision`` (see :func:`resolve_precision`). Measured: bf16 on an
-    AVX512-BF16 CPU runs the network 1.7-2x faster and JPEG to PNG 1.6x (v6 default, 1 MP), no loss in PSNR;
-    int8 on an AVX512-VNNI Xeon without bf16 runs it 2.5x faster than fp32 (1.1-1.5x with AVX2 alone, on request)."""
+    The speed-ups measured for each precision are in ``benchmarks/results/README.md``."""
     device = torch.device(device)
     resolved = resolve_precision(model, device, precision)
     if resolved == "int8":

@@ -1,44 +1,47 @@
 """One registry of restoration models (timm-style ``create_model(name, pretrained=True)``).
 
-Names are ``arch`` for an untrained architecture and ``arch.tag`` for a trained one, lowercase with
-underscores. A trained entry's weights live in ``dejpeg/zoo/weights`` and are checked by sha256 before
-being loaded with safetensors (never unpickled).
+Names are ``arch`` for an architecture (a family and its variant, e.g. ``dejpeg_net_dct_w192``: registered by the
+family's module) and ``arch.tag`` for trained weights of it (registered by :mod:`dejpeg.zoo`, which holds the
+files: the registry never imports the zoo). Weights are checked by sha256 and loaded with safetensors, never
+unpickled. Retired names keep working with a warning that names their successor.
 """
 
 from __future__ import annotations
 
-import hashlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file
-from torch import nn
+from torch import Tensor, nn
 
-from dejpeg.zoo.int8 import dequantize_state
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "zoo" / "weights"
+from dejpeg.files import sha256_file
 
 
 @dataclass(frozen=True)
 class Weights:
-    """A trained weight file and how it was made: enough to reproduce and to judge it."""
+    """A weight file and what a user needs to judge it; how it was made is its model card's prose.
 
-    file: str
+    Attributes:
+        path: the safetensors file.
+        sha256: its checksum, verified before loading.
+        data: what it was trained on, in a line.
+        origin: who made it and under which licence.
+        scores: measured results (name -> value), e.g. ``bsds500_gray_q10_psnr_gain``, from the benchmark JSON.
+        card: the model card (``docs/models.md#anchor``).
+        load_filter: turns the stored state into the architecture's (e.g. int8 storage back to float, or the key
+            layout of ported weights); None when the file holds the state as is.
+    """
+
+    path: Path
     sha256: str
-    train_data: str
-    train_cmd: str
-    steps: int
-    wall_h: float
-    reported: dict[str, float] = field(default_factory=dict)
-    quality: str = "blind"
-    color: str = "gray+rgb"
-    notes: str = ""
-
-    @property
-    def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
+    data: str
+    origin: str
+    scores: dict[str, float] = field(default_factory=dict)
+    card: str = ""
+    load_filter: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,53 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+#: Retired name -> successor.
+_RETIRED: dict[str, str] = {}
+
+
+def _check_new(name: str) -> None:
+    if name != name.lower() or "-" in name:
+        raise ValueError(f"model names are lowercase with underscores: {name!r}")
+    if name in _REGISTRY or name in _RETIRED:
+        raise ValueError(f"model {name!r} is already registered")
 
 
 def register_model(
-    name: str,
-    factory: Callable[..., nn.Module],
-    kwargs: dict[str, Any] | None = None,
-    weights: Weights | None = None,
-    default: bool = False,
-    paper: str = "",
-    use: str = "",
+    name: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any] | None = None, paper: str = "", use: str = ""
 ) -> None:
-    """Add ``name``; a duplicate name is an error, never a silent override."""
-    if name != name.lower() or "-" in name:
-        raise ValueError(f"model names are lowercase with underscores: {name!r}")
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
+    """Add the architecture ``name`` (no dot): ``factory(**kwargs)`` builds it; a duplicate name is an error."""
+    _check_new(name)
+    if "." in name:
+        raise ValueError(f"architecture names have no tag: {name!r} (weights are registered with register_weights)")
+    _REGISTRY[name] = ModelEntry(name, factory, dict(kwargs or {}), None, paper=paper, use=use)
+
+
+def register_weights(name: str, weights: Weights, use: str, default: bool = False) -> None:
+    """Add trained weights as ``arch.tag`` for the registered architecture ``arch``."""
+    _check_new(name)
+    arch, dot, tag = name.partition(".")
+    if not dot or not tag or arch not in _REGISTRY:
+        raise ValueError(f"weights are named arch.tag after a registered architecture, got {name!r}")
     if default and any(e.default for e in _REGISTRY.values()):
         raise ValueError("only one model may be the default")
-    _REGISTRY[name] = ModelEntry(name, factory, dict(kwargs or {}), weights, default, paper, use)
+    base = _REGISTRY[arch]
+    _REGISTRY[name] = ModelEntry(name, base.factory, base.kwargs, weights, default, base.paper, use)
+
+
+def retire(name: str, successor: str) -> None:
+    """Keep the old ``name`` working as ``successor``, with a FutureWarning (shown to users, unlike
+    DeprecationWarning) each time it is resolved."""
+    _check_new(name)
+    _RETIRED[name] = successor
+
+
+def resolve_name(name: str) -> str:
+    """``name``, or the successor of a retired name (with a warning)."""
+    successor = _RETIRED.get(name)
+    if successor is None:
+        return name
+    warnings.warn(f"model {name!r} is retired: using its successor {successor!r}", FutureWarning, stacklevel=3)
+    return successor
 
 
 def list_models(pretrained: bool | None = None) -> list[str]:
@@ -83,9 +114,14 @@ def list_models(pretrained: bool | None = None) -> list[str]:
     return [n for n in names if (_REGISTRY[n].weights is not None) == pretrained]
 
 
+def retired_models() -> dict[str, str]:
+    """Retired name -> successor."""
+    return dict(_RETIRED)
+
+
 def get_entry(name: str) -> ModelEntry:
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[resolve_name(name)]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
@@ -94,19 +130,22 @@ def default_model_name() -> str:
     for entry in _REGISTRY.values():
         if entry.default:
             return entry.name
-    raise RuntimeError("no default model registered")
+    raise RuntimeError("no default model registered (is dejpeg.zoo imported?)")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def load_weights(model: nn.Module, weights: Weights, name: str) -> None:
+    """Verify the file's checksum, then load it strictly into ``model``."""
+    if not weights.path.is_file():
+        raise RuntimeError(f"weight file for {name!r} is missing: {weights.path}")
+    digest = sha256_file(weights.path)
+    if digest != weights.sha256:
+        raise RuntimeError(f"checksum mismatch for {weights.path}: {digest} != {weights.sha256}")
+    state = load_file(str(weights.path))
+    model.load_state_dict(weights.load_filter(state) if weights.load_filter else state, strict=True)
 
 
 def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Module:
-    """Build ``name``; with ``pretrained`` and a weight record, load and verify its weights.
+    """Build ``name``; with ``pretrained`` and weights, load and verify them (in eval mode).
 
     Raises:
         ValueError: unknown name, or ``pretrained`` asked of a name without weights.
@@ -117,13 +156,7 @@ def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Mod
     if pretrained:
         if entry.weights is None:
             raise ValueError(f"model {name!r} has no pretrained weights; use pretrained=False")
-        path = entry.weights.path
-        if not path.is_file():
-            raise RuntimeError(f"weight file for {name!r} is missing: {path}")
-        digest = sha256_file(path)
-        if digest != entry.weights.sha256:
-            raise RuntimeError(f"checksum mismatch for {path}: {digest} != {entry.weights.sha256}")
-        model.load_state_dict(dequantize_state(load_file(str(path))), strict=True)
+        load_weights(model, entry.weights, entry.name)
         model.eval()
     return model
 

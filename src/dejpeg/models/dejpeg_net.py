@@ -10,61 +10,23 @@ luma is restored first, then Cb/Cr are restored with the restored luma as a guid
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dejpeg.jpeg.color import rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
-from dejpeg.jpeg.dct import dct_matrix
+from dejpeg.layers.block_dct import BLOCK, BlockDct, BlockIdct
+from dejpeg.layers.conditioning import FiLM, FiLMResBlock, qtable_features
+from dejpeg.layers.growth import widen_tensor
 from dejpeg.layers.int8 import Int8Conv2d
-from dejpeg.models._base import RestorationModel
-from dejpeg.models._registry import Weights, register_model
-
-BLOCK = 8
-
-
-def qtable_features(qtables: Tensor) -> Tensor:
-    """(B, T, 8, 8) tables in 1..255 to (B, T*64) features in [0, 1] (log scale: quality is multiplicative)."""
-    return torch.log(qtables.flatten(1).clamp(1, 255)) / math.log(255.0)
+from dejpeg.models._base import JpegSide, RestorationModel
+from dejpeg.models._registry import register_model
 
 
 def exact(reference: Tensor) -> torch.autocast:
     """Context that turns a caller's autocast off: for colour and DCT transforms, which bf16 would round
     to about 1/256 of their value (a visible loss at high qualities)."""
     return torch.autocast(reference.device.type, enabled=False)
-
-
-def widen_tensor(narrow: Tensor, fresh: Tensor, groups: int = 1, narrow_groups: int | None = None) -> Tensor:
-    """``fresh`` (a larger layer's initial weight or bias, dims (out, in, ...)) with ``narrow`` in its leading
-    corner and zeros where new inputs would reach old outputs: old channels compute what they did, new ones
-    start from their fresh initialisation and are ignored until training gives them weight.
-
-    ``groups``: dim 0 holds that many equal chunks that each grew (FiLM's per-block scales and shifts);
-    ``narrow_groups`` (default ``groups``): how many of them ``narrow`` holds, the leading ones (a deeper model).
-    """
-    wide = fresh.detach().clone().unflatten(0, (groups, -1))
-    narrow = narrow.unflatten(0, (groups if narrow_groups is None else narrow_groups, -1))
-    if narrow.dim() != wide.dim() or any(n > w for n, w in zip(narrow.shape, wide.shape)):
-        raise ValueError(f"cannot widen {tuple(narrow.shape)} to {tuple(wide.shape)}")
-    old_out = narrow.shape[1]
-    if wide.dim() > 2:  # weights: new input columns of old output rows carry nothing
-        wide[:, :old_out, narrow.shape[2] :] = 0
-    wide[tuple(slice(0, n) for n in narrow.shape)] = narrow
-    return wide.flatten(0, 1)
-
-
-class FiLMResBlock(nn.Module):
-    """conv-ReLU-conv residual block whose residual is scaled and shifted per channel by the condition."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.conv1 = Int8Conv2d(width, width, 3, padding=1, relu=True)
-        self.conv2 = Int8Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        return self.conv2.scaled_residual(self.conv1(x), 1 + gamma, beta, x)
 
 
 class BlockStage(nn.Module):
@@ -88,35 +50,29 @@ class BlockStage(nn.Module):
         self.body = nn.ModuleList(FiLMResBlock(width) for _ in range(blocks))
         # The entry stays float: its inputs (coefficients / steps) differ too much in scale for one int8 range.
         self.exit = Int8Conv2d(width, in_ch * BLOCK * BLOCK, 3, padding=1)
-        self.film = nn.Sequential(nn.Linear(cond_dim, 128), nn.ReLU(), nn.Linear(128, blocks * 2 * width))
-        # Start as an unconditioned network and as the identity map: training only adds.
-        for layer in (self.film[-1], self.exit):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        # 2-D DCT of a raster-flattened block as one 64x64 matrix (rows: raster frequency index).
-        basis = torch.kron(dct_matrix(), dct_matrix())
-        self.register_buffer("basis", basis, persistent=False)
-        # The same DCT of (255 * pixel - 128) as one 8x8 stride-8 convolution: 3.6x faster than
-        # unshuffle + einsum on a CPU. The level shift only moves the DC term, so it is the bias.
-        self.register_buffer("dct_kernel", (255.0 * basis).view(BLOCK * BLOCK, 1, BLOCK, BLOCK), persistent=False)
-        self.register_buffer("dct_bias", -128.0 * basis.sum(dim=1), persistent=False)
+        # Starts unconditioned (zero FiLM) and as the identity map (zero exit): training only adds.
+        self.film = FiLM(cond_dim, blocks, width)
+        nn.init.zeros_(self.exit.weight)
+        nn.init.zeros_(self.exit.bias)
+        # Coefficients of 255 * pixel - 128, and the pixel change that a change of coefficients makes.
+        self.dct = BlockDct(level_shift=True)
+        self.idct = BlockIdct(level_shift=True, delta=True)
 
     def _analyse(self, planes: Tensor, steps: Tensor) -> Tensor:
         """(B, C, H, W) in [0, 1] -> (B, C*64, H/8, W/8): coefficients / step, or raw block pixels."""
         if not self.dct_io:
             return F.pixel_unshuffle(planes, BLOCK)
-        b, c, height, width = planes.shape
-        coefficients = F.conv2d(planes.reshape(b * c, 1, height, width), self.dct_kernel, self.dct_bias, stride=BLOCK)
-        h, w = coefficients.shape[-2:]
-        return (coefficients.view(b, c, BLOCK * BLOCK, h, w) / steps[:, :, :, None, None]).reshape(b, -1, h, w)
+        coefficients = self.dct(planes)
+        b, _, h, w = coefficients.shape
+        return (coefficients.view(b, -1, BLOCK * BLOCK, h, w) / steps[:, :, :, None, None]).reshape(b, -1, h, w)
 
     def _synthesise(self, correction: Tensor, steps: Tensor) -> Tensor:
         """Inverse of :meth:`_analyse` for the exit's output: (B, C*64, H/8, W/8) -> (B, C, H, W)."""
-        if self.dct_io:
-            b, _, h, w = correction.shape
-            coefficients = correction.view(b, -1, BLOCK * BLOCK, h, w) * steps[:, :, :, None, None]
-            correction = torch.einsum("uk,bcuhw->bckhw", self.basis, coefficients).reshape(b, -1, h, w) / 255.0
-        return F.pixel_shuffle(correction, BLOCK)
+        if not self.dct_io:
+            return F.pixel_shuffle(correction, BLOCK)
+        b, _, h, w = correction.shape
+        coefficients = correction.view(b, -1, BLOCK * BLOCK, h, w) * steps[:, :, :, None, None]
+        return self.idct(coefficients.view(b, -1, h, w))
 
     def forward(self, x: Tensor, guide: Tensor | None, cond: Tensor, steps: Tensor, guide_steps: Tensor) -> Tensor:
         """``steps``/``guide_steps``: (B, C, 64) raster quantization steps of each channel of x / guide.
@@ -131,9 +87,8 @@ class BlockStage(nn.Module):
         # Channels-last through the body: oneDNN's own layout (fp32 3x3 convolutions 1.5x faster on an AVX512
         # Xeon), the one int8 convolutions answer in, and elementwise ops that mix layouts run 5x slower.
         h = self.entry(inp.contiguous(memory_format=torch.channels_last))
-        film = self.film(cond).chunk(2 * len(self.body), dim=1)
-        for i, block in enumerate(self.body):
-            h = block(h, film[2 * i], film[2 * i + 1])
+        for block, (gamma, beta) in zip(self.body, self.film.per_block(cond)):
+            h = block(h, gamma, beta)
         correction = self.exit(h)
         with exact(x):
             return x + self._synthesise(correction.float().contiguous(), steps)
@@ -143,7 +98,7 @@ class DejpegNet(RestorationModel):
     """Blind JPEG restoration for gray (C=1) and RGB (C=3) inputs, steered by the file's tables."""
 
     channels = "any"
-    uses_qtables = True
+    side_info = frozenset({"qtables"})
     size_multiple = BLOCK
     autocast_safe = True
 
@@ -163,7 +118,8 @@ class DejpegNet(RestorationModel):
         # Chroma sees the decoded and the restored luma: their difference tells where edges were lost.
         self.chroma = BlockStage(2, 2, 128, chroma_width, chroma_blocks, dct_io)
 
-    def forward(self, image: Tensor, qtables: Tensor) -> Tensor:
+    def forward(self, image: Tensor, side: JpegSide) -> Tensor:
+        qtables = side.qtables
         if not self.conditioned:
             qtables = torch.ones_like(qtables)  # log(1) = 0: no information about the tables
         luma_table = qtable_features(qtables[:, :1])
@@ -221,160 +177,6 @@ class DejpegNet(RestorationModel):
 
 
 register_model("dejpeg_net", DejpegNet, paper="dejpeg (this project)")
-register_model(
-    "dejpeg_net.blind_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": False},
-    weights=Weights(
-        file="dejpeg_net.blind_bsds300.safetensors",
-        sha256="d66aa19cecc032a238e9de3c810cb234347f6e2ce638f16ad4ba26f1de5c12ab",
-        train_data="BSDS500 train+val (300 photos), random quality 5..95 (power 2), half gray, half RGB "
-        "(4:2:0/4:2:2/4:4:4), 10% double JPEG with grid shift",
-        train_cmd="dejpeg train configs/dejpeg_net_blind.yaml && "
-        "python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300",
-        steps=6500,
-        wall_h=1.27,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json)
-        reported={
-            "bsds500_gray_q10_psnr_gain": 0.84,
-            "bsds500_gray_q20_psnr_gain": 0.70,
-            "bsds500_gray_q30_psnr_gain": 0.65,
-            "bsds500_gray_q40_psnr_gain": 0.62,
-            "bsds500_gray_q90_psnr_gain": -0.28,
-            "bsds500_color_q10_psnr_gain": 0.84,
-        },
-    ),
-    paper="dejpeg (this project); the first default model, pixel in/out",
-    use="photos, gray or colour, any JPEG quality (earlier default)",
-)
-register_model(
-    "dejpeg_net.dct_blind_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_bsds300.safetensors",
-        sha256="3ac1754b105877887e89e82a9ef7632eec14d6454351a7cae50712d28b53236c",
-        train_data="BSDS500 train+val (300 photos), random quality 1..100 (power 2), half gray, half RGB "
-        "(4:2:0/4:2:2/4:4:4), 10% double JPEG with grid shift, 15% non-IJG tables",
-        train_cmd="dejpeg train configs/dejpeg_net_dct_blind.yaml && "
-        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind dejpeg_net.dct_blind_bsds300",
-        steps=6000,
-        wall_h=1.17,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on
-        reported={
-            "bsds500_gray_q10_psnr_gain": 0.81,
-            "bsds500_gray_q20_psnr_gain": 0.69,
-            "bsds500_gray_q30_psnr_gain": 0.66,
-            "bsds500_gray_q40_psnr_gain": 0.65,
-            "bsds500_gray_q90_psnr_gain": -0.16,
-            "bsds500_color_q10_psnr_gain": 0.95,
-            "bsds500_color_q90_psnr_gain": 0.26,
-        },
-    ),
-    paper="dejpeg (this project); the second default model",
-    use="photos, gray or colour, any JPEG quality (earlier default)",
-)
-register_model(
-    "dejpeg_net.dct_blind_v2_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_v2_bsds300.safetensors",
-        sha256="b61ce81f774c31bf83e01ccd277fcb95c40530295dfc0bcafc0223f9d4e0dd24",
-        train_data="as dejpeg_net.dct_blind_bsds300; its last 6,000 steps (2 x 16 patches each) with quality "
-        "weighting 1.5 (more high qualities) and loss L1 + 0.05 psnr",
-        train_cmd="dejpeg_net.dct_blind_bsds300's run, continued: dejpeg train configs/dejpeg_net_dct_blind_long.yaml "
-        "--stop-at 7750, then torchrun --nproc_per_node 2 -m dejpeg.cli train "
-        "configs/dejpeg_net_dct_blind_cont.yaml && "
-        "python -m dejpeg.zoo.export runs/dejpeg_net_dct_blind_cont dejpeg_net.dct_blind_v2_bsds300",
-        steps=13750,
-        wall_h=2.54,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on;
-        # Kodak24 (lossless originals) at Q90/95: benchmarks/results/kodak24_high_*.json
-        reported={
-            "bsds500_gray_q10_psnr_gain": 0.92,
-            "bsds500_gray_q20_psnr_gain": 0.80,
-            "bsds500_gray_q30_psnr_gain": 0.79,
-            "bsds500_gray_q40_psnr_gain": 0.77,
-            "bsds500_gray_q90_psnr_gain": 0.15,
-            "bsds500_color_q10_psnr_gain": 1.10,
-            "bsds500_color_q90_psnr_gain": 0.64,
-            "kodak24_gray_q95_psnr_gain": 0.03,
-            "kodak24_color_q95_psnr_gain": 0.22,
-        },
-    ),
-    paper="dejpeg (this project); the third default model",
-    use="photos, gray or colour, any JPEG quality (earlier default)",
-)
-register_model(
-    "dejpeg_net.dct_blind_v5_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True, "luma_width": 160},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_v5_bsds300.safetensors",
-        sha256="1473783f6b9228f31f5b514ccd0e878bbd49b31f1953db7f74a05dadbcc10a45",
-        train_data="as the fifth default model (dejpeg_net.dct_blind_v4_bsds300, whose weights are no longer shipped; "
-        "record in docs/notebook.md); then its luma stage widened from 128 to 160 channels "
-        "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
-        train_cmd="the fifth model's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
-        "configs/dejpeg_net_dct_blind_wide160.yaml && python -m dejpeg.zoo.export "
-        "runs/dejpeg_net_dct_blind_wide160 dejpeg_net.dct_blind_v5_bsds300 --storage int8",
-        steps=56750,
-        wall_h=8.3,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
-        # bf16 ("auto" precision on this CPU); Kodak24 (lossless originals):
-        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v5_bsds300.json
-        reported={
-            "bsds500_gray_q10_psnr_gain": 1.22,
-            "bsds500_gray_q20_psnr_gain": 1.19,
-            "bsds500_gray_q30_psnr_gain": 1.20,
-            "bsds500_gray_q40_psnr_gain": 1.20,
-            "bsds500_gray_q90_psnr_gain": 0.28,
-            "bsds500_color_q10_psnr_gain": 1.44,
-            "bsds500_color_q20_psnr_gain": 1.28,
-            "bsds500_color_q30_psnr_gain": 1.22,
-            "bsds500_color_q40_psnr_gain": 1.18,
-            "bsds500_color_q90_psnr_gain": 1.12,
-            "kodak24_gray_q95_psnr_gain": 0.17,
-            "kodak24_color_q95_psnr_gain": 0.28,
-        },
-    ),
-    paper="dejpeg (this project); the sixth default model",
-    use="photos, gray or colour, any JPEG quality (earlier default)",
-)
-register_model(
-    "dejpeg_net.dct_blind_v6_bsds300",
-    DejpegNet,
-    kwargs={"dct_io": True, "luma_width": 192},
-    weights=Weights(
-        file="dejpeg_net.dct_blind_v6_bsds300.safetensors",
-        sha256="e85cfec43109bc7b1afdc6ff5a47f170f83d1fd2966ee9eda1fc32ac44b78e0e",
-        train_data="as dejpeg_net.dct_blind_v5_bsds300; then its luma stage widened from 160 to 192 channels "
-        "(function-preserving) and 11,000 more steps (2 x 16 patches each), same data and loss, bf16",
-        train_cmd="dejpeg_net.dct_blind_v5_bsds300's run, widened: torchrun --nproc_per_node 2 -m dejpeg.cli train "
-        "configs/dejpeg_net_dct_blind_wide192.yaml && python -m dejpeg.zoo.export "
-        "runs/dejpeg_net_dct_blind_wide192 dejpeg_net.dct_blind_v6_bsds300 --storage int8",
-        steps=67750,
-        wall_h=11.1,
-        # benchmarks/car_table.py on BSDS500 test200 (benchmarks/results/car_bsds500_*.json), consistency on,
-        # bf16 ("auto" precision on this CPU); Kodak24 (lossless originals):
-        # benchmarks/results/kodak24_sweep_*_dejpeg_net.dct_blind_v6_bsds300.json
-        reported={
-            "bsds500_gray_q10_psnr_gain": 1.27,
-            "bsds500_gray_q20_psnr_gain": 1.25,
-            "bsds500_gray_q30_psnr_gain": 1.26,
-            "bsds500_gray_q40_psnr_gain": 1.26,
-            "bsds500_gray_q90_psnr_gain": 0.32,
-            "bsds500_color_q10_psnr_gain": 1.49,
-            "bsds500_color_q20_psnr_gain": 1.33,
-            "bsds500_color_q30_psnr_gain": 1.28,
-            "bsds500_color_q40_psnr_gain": 1.23,
-            "bsds500_color_q90_psnr_gain": 1.20,
-            "kodak24_gray_q95_psnr_gain": 0.21,
-            "kodak24_color_q95_psnr_gain": 0.30,
-        },
-    ),
-    default=True,
-    paper="dejpeg (this project)",
-    use="photos, gray or colour, any JPEG quality",
-)
+# The shipped variants: coefficients in and out (dct_io), luma stage width; chroma 64 wide, 8 + 4 blocks.
+register_model("dejpeg_net_dct_w160", DejpegNet, {"luma_width": 160}, paper="dejpeg (this project)")
+register_model("dejpeg_net_dct_w192", DejpegNet, {"luma_width": 192}, paper="dejpeg (this project)")

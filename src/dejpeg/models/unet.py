@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dejpeg.models._base import RestorationModel
-from dejpeg.models._registry import Weights, register_model
+from dejpeg.models._base import JpegSide, RestorationModel
+from dejpeg.models._registry import register_model
 
 MAX_DEPTH = 3  # 2**3 = 8 = size_multiple: the JPEG grid already makes callers pad to 8
 
@@ -38,7 +38,6 @@ class UNet(RestorationModel):
     """
 
     channels = "any"
-    uses_qtables = False
     size_multiple = 8
 
     def __init__(self, width: int = 32, depth: int = 3) -> None:
@@ -56,7 +55,7 @@ class UNet(RestorationModel):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, image: Tensor, qtables: Tensor | None = None) -> Tensor:
+    def forward(self, image: Tensor, side: JpegSide | None = None) -> Tensor:
         gray = image.shape[1] == 1
         x = image.expand(-1, 3, -1, -1) if gray else image
         if x.shape[1] != 3:
@@ -75,42 +74,3 @@ class UNet(RestorationModel):
 
 
 register_model("unet", UNet, paper="Ronneberger et al. 2015; as JPEG restorer before classification: dos Reis et al.")
-
-
-_TARGETS = {
-    "n2n": "target an independent q{q} copy on a grid shifted 1..7 px (Noise2Noise: no clean target)",
-    "supervised": "target the image itself (supervised)",
-}
-
-
-def _register_cifar10(quality: int, mode: str, sha256: str, wall_h: float, gain: float) -> None:
-    """The per-QF U-Nets of the restoration study (``studies/restoration_cifar10*``)."""
-    name = f"unet.cifar10_q{quality}_{mode}"
-    register_model(
-        name,
-        UNet,
-        kwargs={"width": 32, "depth": 3},
-        weights=Weights(
-            file=f"{name}.safetensors",
-            sha256=sha256,
-            train_data=f"CIFAR-10 train (50,000 images, the shared q75 copy), input JPEG q{quality} 4:2:0, "
-            + _TARGETS[mode].format(q=quality),
-            train_cmd=f"dejpeg train configs/studies/unet_cifar10_q{quality}_{mode}.yaml && "
-            f"python -m dejpeg.zoo.export runs/unet_cifar10_q{quality}_{mode} {name}",
-            steps=4000,
-            wall_h=wall_h,
-            # PSNR gain on 16 CIFAR-10 test images (class cat) at its own quality, logged at step 4000
-            reported={f"cifar10_cat16_q{quality}_psnr_gain": gain},
-            quality=str(quality),
-            color="rgb",
-            notes="4,000 steps x 32 patches of 32 px, Adam 1e-3 cosine, L1, one CPU thread",
-        ),
-        paper=f"dos Reis et al. (per-QF U-Net, {mode})",
-        use=f"32x32 CIFAR-10 images at JPEG q{quality} (restoration study), not photos",
-    )
-
-
-_register_cifar10(1, "n2n", "c31baa3b6591de5fc568ccb6fbd3912c052b8dfc1f84886434d6a5d6ecebd86b", 0.39, 0.70)
-_register_cifar10(5, "n2n", "0fd7931eb1048b97f2a37b65d2500797b32523a19e864375ff83e0172a5ff7a8", 0.5, 0.88)
-_register_cifar10(10, "n2n", "1f8453735eafa53650e432a4a5c5d360b4173698d968362c92335834694dd105", 0.41, 0.86)
-_register_cifar10(1, "supervised", "8ce988c285f604e0ba03c9825fa56776700c276038d61247c3de737361acd6ff", 0.41, 1.31)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dejpeg.studies.common import dataclass_from_dict, read_yaml
+from dejpeg.config_files import dataclass_from_dict, read_config
 from dejpeg.studies.data import ImageSet, load_split
 from dejpeg.studies.preprocessing import (
     PreprocessingStudyConfig,
@@ -43,7 +43,7 @@ def load_study_config(name: str, source: str | Path | dict[str, Any], out_dir: s
     """
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose from {sorted(STUDIES)}")
-    raw = dict(source) if isinstance(source, dict) else read_yaml(source)
+    raw = dict(source) if isinstance(source, dict) else read_config(source)
     declared = raw.pop("study", name)
     if declared != name:
         raise ValueError(f"the config is for study {declared!r}, not {name!r}")

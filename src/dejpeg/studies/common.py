@@ -8,13 +8,11 @@ cells already done, and changing a setting makes new cells instead of reusing st
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import hashlib
 import io
 import json
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
-from dejpeg.imageio import atomic_write_bytes
-from dejpeg.jpeg import compress_to_ratio, decode, encode, estimate_quality, read_qtables
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import compress_to_ratio, decode, encode, read_qtables
+from dejpeg.files import atomic_write_bytes, sha256_file
+from dejpeg.jpeg import estimate_quality, luma_chroma_tables
 from dejpeg.metrics import psnr
+from dejpeg.runs import final_weights_path
 from dejpeg.studies.data import ImageSet, load_split
 
 
@@ -66,57 +66,6 @@ class TrainRecipe:
     augment: bool = True
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    """YAML value -> field value: nested dataclasses built, lists made tuples, a spec string accepted."""
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(hint):
-        if hint is ClassifierConfig and isinstance(value, str):
-            return ClassifierConfig(spec=value)
-        return dataclass_from_dict(hint, value, where)
-    if isinstance(value, list):
-        return tuple(_convert(None, v, where) for v in value)
-    if isinstance(value, dict):
-        return {k: _convert(None, v, where) for k, v in value.items()}
-    if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:  # YAML 1.1 reads "5e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            raise ValueError(f"{where}: expected a number, got {value!r}") from None
-    return value
-
-
-def dataclass_from_dict(cls: type, raw: Any, where: str = "config") -> Any:
-    """Build the dataclass ``cls`` from a mapping; unknown or missing keys are errors; ``raw`` is not modified."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    raw = copy.deepcopy(raw)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(raw) - set(fields)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
-        values[name] = _convert(inner[0] if inner else hint, value, f"{where}.{name}")
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.suffix not in (".yaml", ".yml"):
-        raise ValueError(f"study configs are YAML files, got {path.name}")
-    raw = yaml.safe_load(path.read_text())
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return raw
-
-
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, tuples and numpy scalars as plain JSON values."""
     if dataclasses.is_dataclass(obj):
@@ -153,14 +102,8 @@ def file_fingerprint(spec: str) -> str:
     """sha256 of the weight file a spec names (so retrained weights at the same path make new cells)."""
     candidate = Path(spec.rpartition(":")[2])
     if candidate.is_dir():
-        candidate = candidate / "final.safetensors"
-    if not candidate.is_file():
-        return ""
-    digest = hashlib.sha256()
-    with open(candidate, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        candidate = final_weights_path(candidate)
+    return sha256_file(candidate) if candidate.is_file() else ""
 
 
 class CellStore:
@@ -233,7 +176,7 @@ def compress_set(
         decoded.append(decode(data))
         sizes.append(len(data))
         qualities.append(q)
-        tables.append(np.concatenate([table, table])[:2] if len(table) == 1 else table[:2])
+        tables.append(luma_chroma_tables(table))
         hits.append(hit)
     return CompressedSet(
         images=np.stack(decoded),
@@ -250,8 +193,8 @@ def psnr_u8(images_u8: np.ndarray, reference_u8: np.ndarray, batch: int = 512) -
         raise ValueError(f"shape mismatch: {images_u8.shape} vs {reference_u8.shape}")
     out = []
     for start in range(0, len(images_u8), batch):
-        a = torch.from_numpy(images_u8[start : start + batch]).permute(0, 3, 1, 2).double()
-        b = torch.from_numpy(reference_u8[start : start + batch]).permute(0, 3, 1, 2).double()
+        a = u8_to_tensor(images_u8[start : start + batch], torch.float64, unit_range=False)
+        b = u8_to_tensor(reference_u8[start : start + batch], torch.float64, unit_range=False)
         out.append(psnr(a, b, 255.0))
     return torch.cat(out).numpy()
 
@@ -269,7 +212,7 @@ def source_note(root: str, split: str, names: Sequence[str], sample: int = 50) -
     jpegs = [folder / n for n in names[:sample] if Path(n).suffix.lower() in (".jpg", ".jpeg")]
     if not jpegs:
         return "The original images are lossless files: 'original' is uncompressed."
-    estimates = [estimate_quality(p) for p in jpegs]
+    estimates = [estimate_quality(read_qtables(p)) for p in jpegs]
     qualities = sorted({e.quality for e in estimates})
     exact = all(e.exact for e in estimates)
     return (

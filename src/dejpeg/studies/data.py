@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from dejpeg.imageio import IMAGE_SUFFIXES
+from dejpeg.files import image_files
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,6 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _load(path: Path, size: int | None) -> np.ndarray:
@@ -81,10 +77,10 @@ def load_split(
     if not folder.is_dir():
         raise FileNotFoundError(f"data split not found: {folder}")
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    loose = _images_in(folder)
+    loose = image_files(folder)
     if class_dirs and loose:
         raise ValueError(f"{folder} holds both images and class folders; use one layout")
-    groups = [(d.name, _images_in(d)) for d in class_dirs] if class_dirs else [("", loose)]
+    groups = [(d.name, image_files(d)) for d in class_dirs] if class_dirs else [("", loose)]
     rng = np.random.default_rng(seed)
     files: list[Path] = []
     labels: list[int] = []

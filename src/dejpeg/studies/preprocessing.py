@@ -23,14 +23,14 @@ import torch
 from tqdm import tqdm
 
 from dejpeg.classifiers import load_classifier, predict, train_classifier
-from dejpeg.jpeg import SUBSAMPLING
+from dejpeg.codec import SUBSAMPLING
+from dejpeg.config_files import dataclass_from_dict
 from dejpeg.studies.common import (
     CellStore,
     ClassifierConfig,
     DataConfig,
     TrainRecipe,
     compress_set,
-    dataclass_from_dict,
     file_fingerprint,
     load_sets,
     mean_finite,

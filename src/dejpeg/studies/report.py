@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dejpeg.imageio import atomic_write_bytes
+from dejpeg.files import atomic_write_bytes
 
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]
 

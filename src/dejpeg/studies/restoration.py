@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from dejpeg.api import load_model, restore_array
 from dejpeg.classifiers import ImageClassifier, load_classifier, predict, save_classifier, train_classifier
-from dejpeg.jpeg import SUBSAMPLING
+from dejpeg.codec import SUBSAMPLING
+from dejpeg.config_files import dataclass_from_dict
 from dejpeg.studies.common import (
     CellStore,
     ClassifierConfig,
@@ -31,7 +32,6 @@ from dejpeg.studies.common import (
     DataConfig,
     TrainRecipe,
     compress_set,
-    dataclass_from_dict,
     file_fingerprint,
     load_sets,
     mean_finite,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dejpeg.config_files import dataclass_from_dict, read_config
 from dejpeg.models import PRECISIONS
 from dejpeg.train.data import PatchConfig
 
@@ -34,6 +32,9 @@ class TrainConfig:
     # Parameter-name prefixes (e.g. "luma.") held fixed: retrain one stage of a trained model, such as a widened
     # chroma stage behind a finished luma stage, without paying for the frozen part's backward pass.
     freeze: tuple[str, ...] = ()
+    # Free-form settings of the model's training task (``RestorationModel.training_task``), read by it alone:
+    # e.g. a stage switch step or a discriminator's learning rate.
+    task_options: dict[str, Any] = field(default_factory=dict)
     steps: int = 10_000
     lr: float = 2e-4
     lr_min: float = 1e-6
@@ -46,7 +47,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int = 0  # torch intra-op threads per process; 0 keeps torch's default
-    # "bf16": forward under a bf16 autocast (weights, optimizer and loss stay fp32); 1.6-1.8x the patches/s
+    # "bf16": forward under a bf16 autocast (weights, optimizer and loss stay fp32); more patches/s
     # of "fp32" on a CPU with native bf16. "auto" picks bf16 where the model and the machine allow it.
     precision: str = "fp32"
     log_every: int = 50
@@ -68,44 +69,12 @@ class TrainConfig:
 
 
 def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
-    """Build a config; unknown keys are errors, lists become tuples. ``raw`` is not modified."""
-    raw = copy.deepcopy(raw)
-    data = raw.pop("data", None)
-    if not isinstance(data, dict):
+    """Build a config (:func:`dejpeg.config_files.dataclass_from_dict`); ``raw`` is not modified."""
+    if not isinstance(raw.get("data"), dict):
         raise ValueError("config needs a 'data' section")
-    for section, cls in (("data", PatchConfig), ("train", TrainConfig)):
-        values = data if section == "data" else raw
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(f"unknown {section} keys: {sorted(unknown)}")
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        for key, value in values.items():
-            if isinstance(value, list):
-                values[key] = tuple(value)
-            elif isinstance(defaults[key], float) and isinstance(value, (int, str)):
-                # YAML 1.1 reads "1e-06" (no dot) as a string; numbers are numbers here.
-                try:
-                    values[key] = float(value)
-                except ValueError:
-                    raise ValueError(f"{section} key {key!r} must be a number, got {value!r}") from None
-    return TrainConfig(data=PatchConfig(**data), **raw)
+    return dataclass_from_dict(TrainConfig, raw, "train")
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a ``.yaml``/``.yml`` or ``.toml`` config; ``overrides`` replace top-level keys."""
-    path = Path(path)
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        raw = yaml.safe_load(text)
-    elif path.suffix == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-
-        raw = tomllib.loads(text)
-    else:
-        raise ValueError(f"config must be .yaml, .yml or .toml, got {path.name}")
-    raw.update(overrides or {})
-    return config_from_dict(raw)
+    return config_from_dict({**read_config(path), **(overrides or {})})

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dejpeg.imageio import IMAGE_SUFFIXES, list_images, load_rgb_u8
-from dejpeg.jpeg import decode, encode, ijg_qtables, read_qtables, rgb_to_y_bt601_u8
-from dejpeg.jpeg.transforms import double_compress
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.codec import decode, encode, read_coefficients, read_qtables
+from dejpeg.codec.images import load_rgb_u8
+from dejpeg.codec.recompress import double_compress
+from dejpeg.files import list_images
+from dejpeg.jpeg import JpegCoefficients, ijg_qtables, luma_chroma_tables, rgb_to_y_bt601_u8
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,29 @@ class JpegPatchStream(IterableDataset):
 
     input/target: (B, C, P, P) float in [0, 1], C = 1 for gray batches, 3 for RGB;
     qtables: (B, 2, 8, 8) float, the tables of the (last) compression, luma table repeated for gray.
+
+    With ``coefficients`` (for models whose ``side_info`` names them), batches also hold the quantized DCT
+    coefficients of the very JPEG each input was decoded from, as :class:`~dejpeg.models.JpegSide` carries them:
+    ``coefficients``, per component a (B, rows, cols, 8, 8) float tensor, and ``sampling``, per component
+    (vertical, horizontal) factors. One subsampling is then drawn per batch (not per patch), so the planes stack.
     """
 
-    def __init__(self, cfg: PatchConfig, seed: int = 0, rank: int = 0, start_batch: int = 0) -> None:
+    def __init__(
+        self, cfg: PatchConfig, seed: int = 0, rank: int = 0, start_batch: int = 0, coefficients: bool = False
+    ) -> None:
         super().__init__()
         if cfg.patch_size % 16:
             raise ValueError(f"patch_size must be a multiple of 16 (the 4:2:0 MCU), got {cfg.patch_size}")
+        if coefficients and cfg.double_prob > 0 and cfg.double_shift:
+            # The second pass on a shifted grid codes less than the patch, which is then edge-padded: no JPEG
+            # holds the padded patch, so no coefficients describe it.
+            raise ValueError("coefficients of double-compressed patches need double_shift: false (or double_prob: 0)")
         self.cfg = cfg
         self.seed = seed
         self.rank = rank
         self.start_batch = start_batch
-        self.images = [load_rgb_u8(p) for p in _image_files(cfg.folder, cfg.recursive)]
+        self.coefficients = coefficients
+        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder, cfg.recursive)]
         small = [im.shape for im in self.images if min(im.shape[:2]) < cfg.patch_size]
         if small:
             raise ValueError(f"{len(small)} images are smaller than patch_size {cfg.patch_size}")
@@ -106,11 +121,18 @@ class JpegPatchStream(IterableDataset):
                 patch = patch[:, ::-1]
         return np.ascontiguousarray(patch)
 
-    def _sample(self, rng: np.random.Generator, gray: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _subsampling(self, rng: np.random.Generator) -> str:
+        return str(rng.choice(self.cfg.subsampling))
+
+    def _sample(
+        self, rng: np.random.Generator, gray: bool, subsampling: str | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, JpegCoefficients | None]:
+        """One patch: damaged, target, tables and (with ``coefficients``) the damaged patch's coefficients;
+        ``subsampling`` None draws one for this patch."""
         clean = self._crop(rng)
         if gray:
             clean = rgb_to_y_bt601_u8(clean)
-        subsampling = str(rng.choice(self.cfg.subsampling))
+        subsampling = subsampling or self._subsampling(rng)
         if rng.random() < self.cfg.double_prob:
             p = self.cfg.patch_size
             shift = (int(rng.integers(8)), int(rng.integers(8))) if self.cfg.double_shift else (0, 0)
@@ -129,10 +151,8 @@ class JpegPatchStream(IterableDataset):
             damaged = decode(data)
         if self.cfg.target == "jpeg":
             clean = self._jpeg_copy(rng, clean, subsampling)
-        tables = read_qtables(data)
-        if tables.shape[0] == 1:
-            tables = np.concatenate([tables, tables])
-        return damaged, clean, tables[:2]
+        coefficients = read_coefficients(data) if self.coefficients else None
+        return damaged, clean, luma_chroma_tables(read_qtables(data)), coefficients
 
     def _jpeg_copy(self, rng: np.random.Generator, clean: np.ndarray, subsampling: str) -> np.ndarray:
         """An independently compressed copy of ``clean`` (same shape), the Noise2Noise target.
@@ -146,21 +166,29 @@ class JpegPatchStream(IterableDataset):
         shifted = np.pad(clean, pad, mode="reflect")
         return decode(encode(shifted, quality=quality, subsampling=subsampling))[dy:, dx:]
 
-    def make_batch(self, index: int) -> dict[str, torch.Tensor]:
+    def make_batch(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.rank, index])
         gray = bool(rng.random() < self.cfg.gray_prob)
-        samples = [self._sample(rng, gray) for _ in range(self.cfg.batch_size)]
-        damaged, clean, tables = (np.stack(s) for s in zip(*samples))
+        subsampling = self._subsampling(rng) if self.coefficients else None
+        samples = [self._sample(rng, gray, subsampling) for _ in range(self.cfg.batch_size)]
+        damaged, clean, tables, files = zip(*samples)
+        damaged, clean, tables = np.stack(damaged), np.stack(clean), np.stack(tables)
         if gray:
             damaged, clean = damaged[..., None], clean[..., None]
-        to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # noqa: E731
-        return {
-            "input": to_tensor(damaged),
-            "target": to_tensor(clean),
+        batch = {
+            "input": u8_to_tensor(damaged),
+            "target": u8_to_tensor(clean),
             "qtables": torch.from_numpy(tables).float(),
         }
+        if self.coefficients:
+            batch["coefficients"] = tuple(
+                torch.from_numpy(np.stack([f.components[c] for f in files]).astype(np.float32))
+                for c in range(len(files[0].components))
+            )
+            batch["sampling"] = files[0].sampling
+        return batch
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         # DataLoader takes batches from workers round-robin, so this yields start, start+1, ... in order.
@@ -185,15 +213,6 @@ def foreign_qtables(quality: int, rng: np.random.Generator) -> np.ndarray:
         jitter = rng.normal(0.0, 0.15, (8, 8))
         tables.append(np.clip(np.round(base * np.exp(tilt + jitter)), 1, 255))
     return np.stack(tables).astype(np.int32)
-
-
-def _image_files(folder: str, recursive: bool) -> list[Path]:
-    if not recursive:
-        return list_images(folder)
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images under {folder}")
-    return files
 
 
 def _pad_to(image: np.ndarray, size: int) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 Single process, or data-parallel under ``torchrun`` (gloo on CPU, nccl on GPU): each rank draws its
 own batches, gradients are averaged by DDP, rank 0 logs, validates and writes checkpoints.
-Checkpoints hold model, optimizer, scheduler and step; batches are a pure function of the step, so a
-resumed run continues exactly where it stopped.
+The model's :class:`~dejpeg.models.TrainingTask` supplies the optimizers and the step. Checkpoints hold model,
+optimizers, schedulers, the task's own state and step; batches are a pure function of the step, so a resumed run
+continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,18 +21,17 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from dejpeg.models import autocast_for, create_model
+from dejpeg.evaluation import evaluate
+from dejpeg.files import atomic_write
+from dejpeg.models import JpegSide, TaskSettings, autocast_for, create_model
+from dejpeg.runs import CHECKPOINT, CONFIG, LOG, final_weights_path, load_checkpoint, load_run_state
 from dejpeg.train.config import TrainConfig
 from dejpeg.train.data import JpegPatchStream, patch_loader
 from dejpeg.train.losses import make_loss
-
-CHECKPOINT = "last.pt"
-FINAL_WEIGHTS = "final.safetensors"
-LOG = "log.jsonl"
 
 
 @dataclass
@@ -54,28 +55,19 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
 def initial_state(source: str) -> dict[str, torch.Tensor]:
     """Weights named by ``init_from``: a run folder, a ``.safetensors`` file or a registry name."""
-    from dejpeg.zoo.export import load_run_state  # local: the zoo imports this module's file names
-
     path = Path(source)
     if path.is_dir():
         return load_run_state(path)
     if path.suffix == ".safetensors":
         return load_file(str(path))
     return create_model(source, pretrained=True).state_dict()
+
+
+def _same(module: nn.Module) -> nn.Module:
+    """A single process trains a module as it is."""
+    return module
 
 
 def _init_distributed() -> tuple[int, int, torch.device]:
@@ -94,8 +86,6 @@ def _init_distributed() -> tuple[int, int, torch.device]:
 
 def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
     """Mean PSNR gain over JPEG on the first ``val_images`` of ``val_folder``, by ``dejpeg.evaluate``."""
-    from dejpeg.api import evaluate  # local: dejpeg.api imports this module (run folders)
-
     result = evaluate(
         cfg.val_folder,
         model=model,
@@ -109,18 +99,19 @@ def validate(model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[s
     return {f"q{row['quality']}_{key}": row[key] for row in result["rows"] for key in ("psnr_gain", "ssim_gain")}
 
 
-def _unfrozen_parameters(model: nn.Module, freeze: tuple[str, ...]) -> list[nn.Parameter]:
-    """Set ``requires_grad`` off for parameters named by a ``freeze`` prefix; return the others."""
-    params = dict(model.named_parameters())
-    unmatched = [prefix for prefix in freeze if not any(name.startswith(prefix) for name in params)]
-    if unmatched:
-        raise ValueError(f"freeze prefixes match no parameter: {unmatched}")
-    for name, param in params.items():
-        param.requires_grad_(not name.startswith(tuple(freeze)))
-    trainable = [param for param in params.values() if param.requires_grad]
-    if not trainable:
-        raise ValueError("freeze leaves nothing to train")
-    return trainable
+def training_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Tensor | JpegSide]:
+    """A batch of :class:`~dejpeg.train.data.JpegPatchStream` as a task's step reads it, on ``device``:
+    ``input``, ``target`` and the ``side`` information (tables, and coefficients where the stream read them)."""
+    coefficients, sampling = batch.get("coefficients"), batch.get("sampling")
+    if coefficients is not None:  # the DataLoader hands tuples over as lists
+        coefficients, sampling = tuple(coefficients), tuple(tuple(factors) for factors in sampling)
+    side = JpegSide(batch["qtables"], coefficients, sampling).to(device)
+    return {"input": batch["input"].to(device), "target": batch["target"].to(device), "side": side}
+
+
+def _checkpoint_states(state: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The optimizers' or schedulers' states of a checkpoint; those written before tasks hold a single one."""
+    return state[key + "s"] if key + "s" in state else [state[key]]
 
 
 def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: int | None = None) -> History:
@@ -135,20 +126,38 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (out / CONFIG).write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = create_model(cfg.model, pretrained=False, **cfg.model_kwargs).to(device)
-    trainable = _unfrozen_parameters(model, cfg.freeze)
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    # Gray batches leave the colour branch of some models unused: DDP must allow that.
+    parallel = functools.partial(DistributedDataParallel, find_unused_parameters=True) if world > 1 else _same
+    settings = TaskSettings(
+        lr=cfg.lr,
+        lr_lambda=lambda step: lr_factor(step, cfg),
+        grad_clip=cfg.grad_clip,
+        freeze=cfg.freeze,
+        loss=make_loss(cfg.loss),
+        autocast=functools.partial(autocast_for, model, device, cfg.precision),
+        parallel=parallel,
+        device=device,
+        options=cfg.task_options,
+    )
+    task = model.training_task(model, settings)
+    optimizers, schedulers = task.configure_optimizers()
     history = History()
     start = 0
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+    state = load_checkpoint(out, map_location=device) if resume else None
+    if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        saved = _checkpoint_states(state, "optimizer"), _checkpoint_states(state, "scheduler")
+        if (len(saved[0]), len(saved[1])) != (len(optimizers), len(schedulers)):
+            raise ValueError(
+                f"the checkpoint has {len(saved[0])} optimizers and {len(saved[1])} schedulers, "
+                f"{type(task).__name__} {len(optimizers)} and {len(schedulers)}"
+            )
+        for part, part_state in zip(optimizers + schedulers, saved[0] + saved[1]):
+            part.load_state_dict(part_state)
+        task.load_state_dict(state.get("task", {}))
         start = int(state["step"])
     elif cfg.init_from:
         source = {k: v.float() for k, v in initial_state(cfg.init_from).items()}
@@ -156,10 +165,10 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
             model.load_smaller_state(source)
         else:
             model.load_state_dict(source, strict=True)
-    # Gray batches leave the colour branch of some models unused: DDP must allow that.
-    train_model: nn.Module = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-    loss_fn = make_loss(cfg.loss)
-    stream = JpegPatchStream(cfg.data, seed=cfg.seed, rank=rank, start_batch=start)
+    train_model = parallel(model)
+    trainable = [param for optimizer in optimizers for group in optimizer.param_groups for param in group["params"]]
+    coefficients = "coefficients" in model.side_info
+    stream = JpegPatchStream(cfg.data, seed=cfg.seed, rank=rank, start_batch=start, coefficients=coefficients)
     batches = iter(patch_loader(stream, cfg.workers))
     log_file = open(out / LOG, "a") if rank == 0 else None
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc="train", unit="step")
@@ -167,22 +176,24 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     try:
         for step in range(start, end):
-            batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+            batch = training_batch(next(batches), device)
             train_model.train()
-            with autocast_for(model, device, cfg.precision):
-                pred = train_model(batch["input"], batch["qtables"])
-            loss, terms = loss_fn(pred.float(), batch["target"])
-            if not loss.requires_grad:
-                raise RuntimeError(
-                    "a batch reached no trainable parameter (a gray batch while only the colour stage trains?): "
-                    "set data.gray_prob to 0"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            loss, terms = task.training_step(train_model, batch, step)
+            if not task.manual_optimization:
+                if not loss.requires_grad:
+                    raise RuntimeError(
+                        "a batch reached no trainable parameter (a gray batch while only the colour stage trains?): "
+                        "set data.gray_prob to 0"
+                    )
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+                for optimizer in optimizers:
+                    optimizer.step()
+            for scheduler in schedulers:
+                scheduler.step()
             window_patches += batch["input"].shape[0] * world
             done = step + 1
             bar.update(1)
@@ -194,7 +205,7 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
                     "step": done,
                     "loss": float(loss.detach()),
                     **terms,
-                    "lr": scheduler.get_last_lr()[0],
+                    "lr": optimizers[0].param_groups[0]["lr"],
                     "patches_per_s": window_patches / elapsed,
                     "time": time.time(),
                 }
@@ -209,19 +220,20 @@ def fit(cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: i
                 log_file.write(json.dumps({"val": record}) + "\n")
                 log_file.flush()
             if done % cfg.checkpoint_every == 0 or done == end:
-                _atomic_torch_save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "step": done,
-                    },
-                    ckpt_path,
-                )
+                checkpoint = {
+                    "model": model.state_dict(),
+                    "optimizers": [optimizer.state_dict() for optimizer in optimizers],
+                    "schedulers": [scheduler.state_dict() for scheduler in schedulers],
+                    "task": task.state_dict(),
+                    "step": done,
+                }
+                atomic_write(out / CHECKPOINT, functools.partial(torch.save, checkpoint))
         history.steps_done = max(start, end)
         if rank == 0 and history.steps_done == cfg.steps:
-            final = out / FINAL_WEIGHTS
-            _atomic_safetensors(model.state_dict(), final, {"model": cfg.model, "steps": str(cfg.steps)})
+            final = final_weights_path(out)
+            weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+            metadata = {"model": cfg.model, "steps": str(cfg.steps)}
+            atomic_write(final, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
             history.weights = str(final)
     finally:
         bar.close()

@@ -1,6 +1,103 @@
-"""Shipped pretrained weights (``weights/*.safetensors``) and the tool that exports them from a run.
+"""Shipped pretrained weights (``weights/*.safetensors``): one compact record each, registered with the model
+registry under ``arch.tag`` names. The zoo depends on :mod:`dejpeg.models`, never the reverse.
 
-Each file's record (sha256, training command, data, steps, time, scores) is a
-:class:`dejpeg.models.Weights` next to its architecture; ``docs/models.md`` has
-the model cards and ``docs/notebook.md`` the record of the runs.
+How each was made (data, recipe, steps, time) is its model card in ``docs/models.md``; the runs are in
+``docs/notebook.md``. Scores are PSNR gains (dB) from the benchmark JSON named in each card.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dejpeg.models import Weights, register_weights, retire
+from dejpeg.zoo.int8 import dequantize_state
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+CARDS = "docs/models.md"
+
+BSDS_DATA = (
+    "BSDS500 train+val (300 photos), random quality 1..100, half gray, half RGB (4:2:0/4:2:2/4:4:4), "
+    "10% double JPEG with grid shift, 15% non-IJG tables"
+)
+BSDS_ORIGIN = "dejpeg (this project), trained on BSDS500 (non-commercial research and educational use)"
+CIFAR_ORIGIN = "dejpeg (this project), trained on CIFAR-10"
+
+
+def _bsds_scores(gray: tuple[float, ...], colour: tuple[float, ...], kodak95: tuple[float, float]) -> dict[str, float]:
+    """BSDS500 test200 gains at Q10/20/30/40/90 (``benchmarks/results/car_bsds500_<name>.json``) and Kodak24 Q95
+    gray/colour (``kodak24_sweep_*``)."""
+    scores = {f"bsds500_gray_q{q}_psnr_gain": g for q, g in zip((10, 20, 30, 40, 90), gray)}
+    scores |= {f"bsds500_color_q{q}_psnr_gain": g for q, g in zip((10, 20, 30, 40, 90), colour)}
+    return scores | {"kodak24_gray_q95_psnr_gain": kodak95[0], "kodak24_color_q95_psnr_gain": kodak95[1]}
+
+
+def _weights(name: str, sha256: str, data: str, origin: str, scores: dict[str, float], card: str) -> Weights:
+    return Weights(
+        path=WEIGHTS_DIR / f"{name}.safetensors",
+        sha256=sha256,
+        data=data,
+        origin=origin,
+        scores=scores,
+        card=f"{CARDS}#{card}",
+        load_filter=dequantize_state,  # int8- or float16-stored: back to float32
+    )
+
+
+register_weights(
+    "dejpeg_net_dct_w192.blind_bsds300",
+    _weights(
+        "dejpeg_net_dct_w192.blind_bsds300",
+        "e85cfec43109bc7b1afdc6ff5a47f170f83d1fd2966ee9eda1fc32ac44b78e0e",
+        BSDS_DATA,
+        BSDS_ORIGIN,
+        _bsds_scores((1.27, 1.25, 1.26, 1.26, 0.32), (1.49, 1.33, 1.28, 1.23, 1.20), (0.21, 0.30)),
+        "dejpeg_net_dct_w192blind_bsds300-the-default",
+    ),
+    use="photos, gray or colour, any JPEG quality",
+    default=True,
+)
+register_weights(
+    "dejpeg_net_dct_w160.blind_bsds300",
+    _weights(
+        "dejpeg_net_dct_w160.blind_bsds300",
+        "1473783f6b9228f31f5b514ccd0e878bbd49b31f1953db7f74a05dadbcc10a45",
+        BSDS_DATA,
+        BSDS_ORIGIN,
+        _bsds_scores((1.22, 1.19, 1.20, 1.20, 0.28), (1.44, 1.28, 1.22, 1.18, 1.12), (0.17, 0.28)),
+        "dejpeg_net_dct_w160blind_bsds300",
+    ),
+    use="photos, gray or colour, any JPEG quality (faster, 0.04-0.08 dB below the default)",
+)
+
+_CIFAR_TARGETS = {
+    "n2n": "an independent copy at the same quality on a shifted grid (Noise2Noise)",
+    "supervised": "the image",
+}
+
+
+def _register_cifar10(quality: int, mode: str, sha256: str, gain: float) -> None:
+    """The per-quality U-Nets of the restoration study (``studies/restoration_cifar10*``)."""
+    name = f"unet.cifar10_q{quality}_{mode}"
+    data = (
+        f"CIFAR-10 train (50,000 images, the shared q75 copy) at JPEG q{quality} 4:2:0; target {_CIFAR_TARGETS[mode]}"
+    )
+    # PSNR gain on 16 CIFAR-10 test images (class cat) at its own quality, logged at the last step
+    scores = {f"cifar10_cat16_q{quality}_psnr_gain": gain}
+    card = "unetcifar10_q1_n2n-unetcifar10_q5_n2n-unetcifar10_q10_n2n" if mode == "n2n" else "unetcifar10_q1_supervised"
+    register_weights(
+        name,
+        _weights(name, sha256, data, CIFAR_ORIGIN, scores, card),
+        use=f"32x32 CIFAR-10 images at JPEG q{quality} (restoration study), not photos",
+    )
+
+
+_register_cifar10(1, "n2n", "c31baa3b6591de5fc568ccb6fbd3912c052b8dfc1f84886434d6a5d6ecebd86b", 0.70)
+_register_cifar10(5, "n2n", "0fd7931eb1048b97f2a37b65d2500797b32523a19e864375ff83e0172a5ff7a8", 0.88)
+_register_cifar10(10, "n2n", "1f8453735eafa53650e432a4a5c5d360b4173698d968362c92335834694dd105", 0.86)
+_register_cifar10(1, "supervised", "8ce988c285f604e0ba03c9825fa56776700c276038d61247c3de737361acd6ff", 1.31)
+
+# Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
+retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
+retire("dejpeg_net.dct_blind_v5_bsds300", "dejpeg_net_dct_w160.blind_bsds300")
+for _old in ("dejpeg_net.blind_bsds300", "dejpeg_net.dct_blind_bsds300", "dejpeg_net.dct_blind_v2_bsds300"):
+    retire(_old, "dejpeg_net_dct_w192.blind_bsds300")

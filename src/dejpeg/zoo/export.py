@@ -1,6 +1,6 @@
 """Turn a training run's checkpoint into a shipped, checksummed safetensors file.
 
-Usage: ``python -m dejpeg.zoo.export runs/dejpeg_net_blind dejpeg_net.blind_bsds300``
+Usage: ``python -m dejpeg.zoo.export runs/<run> <arch>.<tag> --storage int8``
 """
 
 from __future__ import annotations
@@ -9,25 +9,15 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
-from dejpeg.imageio import atomic_write_bytes
-from dejpeg.models._registry import WEIGHTS_DIR, sha256_file
-from dejpeg.train.engine import CHECKPOINT, FINAL_WEIGHTS
+from dejpeg.files import atomic_write_bytes, sha256_file
+from dejpeg.runs import load_checkpoint, load_run_state
+from dejpeg.zoo import WEIGHTS_DIR
 from dejpeg.zoo.int8 import quantize_state
 
 #: How the exported weights may be stored (see :func:`export_weights`).
 STORAGE = ("float16", "float32", "int8")
-
-
-def load_run_state(run: Path) -> dict[str, torch.Tensor]:
-    """The run's final weights, or its last checkpoint's model when the run is unfinished."""
-    if (run / FINAL_WEIGHTS).is_file():
-        return load_file(str(run / FINAL_WEIGHTS))
-    if (run / CHECKPOINT).is_file():
-        return torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["model"]
-    raise FileNotFoundError(f"no {FINAL_WEIGHTS} or {CHECKPOINT} in {run}")
 
 
 def export_weights(
@@ -42,7 +32,7 @@ def export_weights(
     ``storage``: "float16" (half the size of float32, < 0.001 dB change), "float32", or "int8"
     (a quarter, :mod:`dejpeg.zoo.int8`; measured on the v4 default, BSDS500 Q10/40/90 gray and colour:
     within 0.002 dB of float16 with ``keep_float=("entry",)``). Returns the file path and sha256 to paste
-    into the model's :class:`Weights` record.
+    into its record in :mod:`dejpeg.zoo`.
     """
     if storage not in STORAGE:
         raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
@@ -52,9 +42,8 @@ def export_weights(
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     elif storage == "int8":
         state = quantize_state(state, keep_float)
-    step = ""
-    if (run / CHECKPOINT).is_file():
-        step = str(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["step"])
+    checkpoint = load_checkpoint(run)
+    step = "" if checkpoint is None else str(checkpoint["step"])
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     # atomic, with the usual file permissions (safetensors' own writer makes 0600 files)
@@ -65,7 +54,7 @@ def export_weights(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="training run folder (out_dir of its config)")
-    parser.add_argument("name", help="registry name, e.g. dejpeg_net.blind_bsds300")
+    parser.add_argument("name", help="registry name arch.tag, e.g. dejpeg_net_dct_w192.blind_bsds300")
     parser.add_argument("--storage", default="float16", choices=STORAGE, help="how the weights are stored")
     parser.add_argument(
         "--keep-float",
