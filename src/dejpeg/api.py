@@ -157,7 +157,7 @@ def restore_array(
             (:mod:`dejpeg.jpeg.consistency`).
         precision: "auto" (bf16 where the model and hardware allow it; else int8 convolutions on x86 CPUs with
             exact 8-bit dot products (VNNI, AMX); else fp32: speed-ups in ``benchmarks/results/README.md``),
-            "fp32" (the same result on every machine), "bf16" or "int8" (see
+            "fp32" (the reference result: within a grey level on any machine and thread count), "bf16" or "int8" (see
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
         consistency: project into the intervals of ``coefficients`` (when given).

@@ -27,7 +27,8 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         help='"auto": the fastest this machine computes well: bf16 where the model and the CPU/GPU compute it '
         "natively, else int8 convolutions where the model allows them and the CPU has exact 8-bit dot products "
         '(VNNI, AMX), else fp32, each within 0.005 dB; "int8" also on other x86 CPUs (7-bit weights, within '
-        '0.02 dB); "fp32" gives the same result on every machine (speed-ups: benchmarks/results/README.md)',
+        '0.02 dB); "fp32" is the reference (equal to a grey level across machines and thread counts; speed-ups: '
+        "benchmarks/results/README.md)",
     )
 
 
