@@ -53,13 +53,17 @@ def main() -> int:
         f"{args.timeout:.0f} s per file (+{SECONDS_PER_MEGAPIXEL:.0f} s per declared Mpx), {args.memory_gib:.1f} GiB"
     )
     print(f"seed {args.seed}, {args.jobs} workers, {limits}, {seconds:.0f} s")
+    peaks = [r["peak_rss_mib"] for r in results if "peak_rss_mib" in r]
+    if peaks:  # a worker's peak so far, after each file: the largest bounds every file's peak
+        print(f"peak resident memory of a worker: {max(peaks):.0f} MiB")
     for result in failed:
         print(f"{result['outcome']}: {result['file']}: {json.dumps(result['steps'])[:500]}")
     if failed:
         print(f"failed files kept in {keep}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        summary = {"files": args.files, "seed": args.seed, "seconds": seconds, "results": results}
+        peak = max((r["peak_rss_mib"] for r in results if "peak_rss_mib" in r), default=None)
+        summary = {"files": args.files, "seed": args.seed, "seconds": seconds, "peak_rss_mib": peak, "results": results}
         args.json.write_text(json.dumps(summary, indent=1))
     return 1 if failed else 0
 

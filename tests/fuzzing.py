@@ -519,7 +519,10 @@ def worker(folder: Path, names: list[str]) -> None:
     for name in names:
         print(f"start {name}", flush=True)
         suffix = FORMATS[sum(name.encode()) % len(FORMATS)]
-        print(json.dumps(_run_file(folder / name, out.with_suffix(suffix), tmpdir)), flush=True)
+        result = _run_file(folder / name, out.with_suffix(suffix), tmpdir)
+        # the worker's peak resident memory so far (Linux: KiB): the maximum over a run bounds every file's peak
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result), flush=True)
 
 
 # --- the supervisor -----------------------------------------------------------------------------------------------
