@@ -12,6 +12,7 @@ it starts before starting it), then goes on with the next file in a fresh worker
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -88,12 +89,23 @@ def _pillow_jpeg(image: Image.Image, **options: object) -> bytes:
     return buf.getvalue()
 
 
+@functools.cache
+def seed_originals() -> dict[str, np.ndarray]:
+    """The image each seed file codes (as decoders return it: EXIF orientation not applied, CMYK as RGB)."""
+    rgb, gray = _image(40, 56, 3, 0), _image(40, 48, 1, 1)
+    return {name: gray if name == "gray" else rgb for name in SEED_NAMES}
+
+
+SEED_NAMES = ("gray", "color420", "color444", "progressive", "restart", "exif", "icc", "cmyk", "mpo")
+
+
 def seed_files() -> dict[str, bytes]:
     """Small valid files of every kind the readers meet: gray, 4:2:0 and 4:4:4 colour (dejpeg's encoder), and from
     Pillow progressive, restart markers, EXIF (rotated), an ICC profile, CMYK, and an MPO (two frames)."""
     from dejpeg.codec import encode
 
-    rgb, gray = _image(40, 56, 3, 0), _image(40, 48, 1, 1)
+    originals = seed_originals()
+    rgb, gray = originals["color420"], originals["gray"]
     pil = Image.fromarray(rgb)
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90
@@ -394,8 +406,19 @@ def _reference(path: Path) -> np.ndarray | None:
         return None
 
 
-def _judge_image(restored: np.ndarray, reference: np.ndarray | None) -> str | None:
-    """Why a restored image is garbage, or None."""
+def _original(path: Path) -> np.ndarray | None:
+    """The image the file's seed coded (names end in ``-<seed>.jpg``), or None for a file of unknown seed."""
+    seed = path.stem.rsplit("-", 1)[-1]
+    return seed_originals().get(seed)
+
+
+def _judge_image(restored: np.ndarray, reference: np.ndarray | None, original: np.ndarray | None) -> str | None:
+    """Why a restored image is garbage, or None.
+
+    Far from Pillow's decode is garbage unless it is at least as close to the image the file's seed coded as that
+    decode is: a file whose tables were mutated decodes to an image far from what was coded, and a restoration that
+    undoes part of that is right, not garbage.
+    """
     if reference is None:
         return "restored a file Pillow cannot decode"
     if restored.shape != reference.shape:
@@ -403,10 +426,17 @@ def _judge_image(restored: np.ndarray, reference: np.ndarray | None) -> str | No
     if restored.max() == 0 and reference.max() > 32:
         return "all black"
     psnr = _psnr(restored, reference)
-    return None if psnr >= GARBAGE_PSNR else f"PSNR {psnr:.1f} dB against Pillow's decode"
+    if psnr >= GARBAGE_PSNR:
+        return None
+    if original is not None and original.shape == restored.shape:
+        closer, decode = _psnr(restored, original), _psnr(reference, original)
+        if closer >= decode:
+            return None
+        return f"PSNR {psnr:.1f} dB against Pillow's decode, {closer:.1f} against the coded image (decode {decode:.1f})"
+    return f"PSNR {psnr:.1f} dB against Pillow's decode"
 
 
-def _judge_output(out: Path, source: Path, reference: np.ndarray | None) -> str | None:
+def _judge_output(out: Path, source: Path, reference: np.ndarray | None, original: np.ndarray | None) -> str | None:
     """Why a restored file is garbage: its pixels, or an ICC profile that readers reject (libpng: a declared length
     that is not its length, another colour space than the pixels').
 
@@ -430,7 +460,7 @@ def _judge_output(out: Path, source: Path, reference: np.ndarray | None) -> str 
                 reference = np.asarray(upright if upright.mode == "L" else upright.convert("RGB")).copy()
         except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation
             pass
-    return _judge_image(pixels, reference)
+    return _judge_image(pixels, reference, original)
 
 
 def _judge_refusal(message: str, path: Path) -> str | None:
@@ -451,7 +481,7 @@ def _run_file(path: Path, out: Path, tmpdir: Path) -> dict[str, object]:
     from dejpeg.cli.__main__ import main
 
     steps: dict[str, str] = {}
-    reference = _reference(path)
+    reference, original = _reference(path), _original(path)
     for step, argv in (
         ("info", ["info", str(path)]),
         ("cli", ["restore", str(path), "-o", str(out), "--quiet", "--precision", "fp32"]),
@@ -472,7 +502,7 @@ def _run_file(path: Path, out: Path, tmpdir: Path) -> dict[str, object]:
             steps[step] = RESTORED
             if step == "cli":
                 try:
-                    why = _judge_output(out, path, reference)
+                    why = _judge_output(out, path, reference, original)
                 except Exception as error:  # noqa: BLE001
                     why = f"output unreadable: {error}"
                 steps[step] = RESTORED if why is None else f"garbage: {why}"
@@ -488,7 +518,7 @@ def _run_file(path: Path, out: Path, tmpdir: Path) -> dict[str, object]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            why = _judge_image(dejpeg.restore(path, precision="fp32"), reference)
+            why = _judge_image(dejpeg.restore(path, precision="fp32"), reference, original)
         steps["api"] = RESTORED if why is None else f"garbage: {why}"
     except MemoryError:
         steps["api"] = "memory"

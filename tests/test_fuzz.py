@@ -12,7 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzzing import FAILURES, REFUSED, Case, generate, run_cases, table
+from fuzzing import (
+    FAILURES,
+    REFUSED,
+    SEED_NAMES,
+    Case,
+    _judge_image,
+    generate,
+    run_cases,
+    seed_files,
+    seed_originals,
+    table,
+)
 from PIL import Image
 
 from dejpeg.api import restore
@@ -76,3 +87,17 @@ def test_app_segment_after_stray_bytes_reads() -> None:
 
 def test_refusals_are_counted_as_refusals() -> None:
     assert REFUSED not in FAILURES
+
+
+def test_garbage_is_far_from_the_decode_and_no_closer_to_the_coded_image() -> None:
+    original = np.full((16, 16), 100, np.uint8)
+    decode = original.copy()
+    decode[:, :8] = 200  # a mutated table made the decode far from what was coded
+    assert _judge_image(original, decode, original) is None  # undoing the damage is a restoration
+    assert _judge_image(decode, decode, original) is None
+    assert "coded image" in _judge_image(np.full_like(original, 255), decode, original)
+    assert "Pillow's decode" in _judge_image(np.full_like(original, 255), decode, None)
+
+
+def test_every_seed_has_its_coded_image() -> None:
+    assert set(seed_files()) == set(SEED_NAMES) == set(seed_originals())
