@@ -9,8 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import dejpeg
 from dejpeg.cli.info import jpeg_info
-from dejpeg.codec import encode
+from dejpeg.cli.models import describe_models
+from dejpeg.codec import decode, encode
 from dejpeg.files import sha256_file
 from dejpeg.jpeg import ijg_qtables
 from dejpeg.models import (
@@ -76,3 +78,19 @@ def test_info_names_the_member_a_file_gets(registry, tmp_path, natural_image):
     path = tmp_path / "a.jpg"
     path.write_bytes(encode(natural_image(32, 32), quality=50))
     assert jpeg_info(path)["per_quality_members"] == {"l4": {"quality": 60, "name": "l4.q60_test"}}
+
+
+def test_models_lists_the_family_with_its_members(registry, tmp_path):
+    _register(tmp_path, "l4.q10_test", 10, 0.0)
+    _register(tmp_path, "l4.q50_test", 50, 0.0)
+    record = next(r for r in describe_models() if r["name"] == "l4")
+    assert record["has_weights"] and record["members"] == {10: "l4.q10_test", 50: "l4.q50_test"}
+    assert "nearest of q10, q50" in record["use"]
+
+
+def test_a_colour_file_gets_its_luma_from_the_member(registry, tmp_path, natural_image):
+    _register(tmp_path, "l4.q10_test", 10, 0.1)
+    data = encode(natural_image(32, 48) // 2, quality=12, subsampling="444")
+    restored = dejpeg.restore(data, create_model("l4", pretrained=True), consistency=False, precision="fp32")
+    brighter = restored.astype(int) - decode(data).astype(int)
+    assert restored.shape == (32, 48, 3) and 15 < brighter.mean() < 35  # +0.1 luma: about +25 on every channel
