@@ -14,6 +14,7 @@ from dejpeg.codec import read_coefficients
 from dejpeg.codec.jpeg import open_jpeg
 from dejpeg.jpeg import estimate_quality
 from dejpeg.jpeg.header import check_header
+from dejpeg.models import list_models, nearest_member, quality_members
 
 COMPONENT_NAMES = {1: ("Y",), 3: ("Y", "Cb", "Cr")}
 #: Component names of the colour spaces libjpeg's coefficient reader refuses, by Pillow mode and Adobe transform.
@@ -31,6 +32,18 @@ def jpeg_info(path: str | Path) -> dict[str, Any]:
         return _jpeg_info(path)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+def per_quality_members(luma_table: np.ndarray) -> dict[str, dict[str, Any]]:
+    """For each architecture with per-quality weights, the member that ``dejpeg restore --model ARCH`` would use on
+    a file with this luma table."""
+    picks = {}
+    for arch in list_models(pretrained=False):
+        members = quality_members(arch)
+        if members:
+            quality, name = nearest_member(members, luma_table)
+            picks[arch] = {"quality": quality, "name": name}
+    return picks
 
 
 def _jpeg_info(path: Path) -> dict[str, Any]:
@@ -66,6 +79,7 @@ def _jpeg_info(path: Path) -> dict[str, Any]:
         "components": components,
         "quality": estimate.quality,
         "quality_exact": estimate.exact,
+        "per_quality_members": per_quality_members(coeffs.qtables[0]),
     }
 
 
@@ -91,7 +105,8 @@ def _pillow_jpeg_info(path: Path, data: bytes) -> dict[str, Any]:
         }
         for name, (_, h, v, slot) in zip(names, layers)
     ]
-    estimate = estimate_quality(np.stack([tables[k] for k in sorted(tables)]))
+    stacked = np.stack([tables[k] for k in sorted(tables)])
+    estimate = estimate_quality(stacked)
     return {
         "file": str(path),
         "bytes": len(data),
@@ -101,6 +116,7 @@ def _pillow_jpeg_info(path: Path, data: bytes) -> dict[str, Any]:
         "components": components,
         "quality": estimate.quality,
         "quality_exact": estimate.exact,
+        "per_quality_members": per_quality_members(stacked[0]),
     }
 
 
@@ -127,6 +143,8 @@ def print_info(info: dict[str, Any]) -> None:
         f"ratio {info['compression_ratio']:.3f}"
     )
     print(f"estimated quality: {info['quality']} ({kind})")
+    for arch, member in info["per_quality_members"].items():
+        print(f"{arch} member: q{member['quality']} ({member['name']})")
     for comp in info["components"]:
         v, h = comp["sampling"]
         print(f"  {comp['name']}: sampling {h}x{v}, {comp['blocks'][0]}x{comp['blocks'][1]} blocks, table:")

@@ -6,27 +6,35 @@ import argparse
 import json
 from typing import Any
 
-from dejpeg.models import count_params, create_model, get_entry, list_models, retired_models
+from dejpeg.models import count_params, create_model, get_entry, list_models, quality_members, retired_models
 
 
 def describe_models() -> list[dict[str, Any]]:
-    """One JSON-serialisable record per registered name."""
+    """One JSON-serialisable record per registered name; an architecture with per-quality weights lists them as
+    its ``members`` (its name restores with the one nearest each file's quality)."""
     records = []
     for name in list_models():
         entry = get_entry(name)
         weights = entry.weights
+        members = quality_members(name) if weights is None else {}
+        use = entry.use or ("an architecture to train (dejpeg train)" if weights is None else "")
+        if members:
+            use = f"{use}; picks per file the nearest of q{', q'.join(map(str, members))}"
         records.append(
             {
                 "name": name,
                 "default": entry.default,
                 "params": count_params(create_model(name, pretrained=False)),
-                "has_weights": weights is not None and weights.path.is_file(),
+                "has_weights": all(get_entry(m).weights.path.is_file() for m in members.values())
+                if members
+                else weights is not None and weights.path.is_file(),
+                "members": members,
                 "scores": dict(weights.scores) if weights else {},
                 "data": weights.data if weights else None,
                 "origin": weights.origin if weights else None,
                 "card": weights.card if weights else None,
                 "paper": entry.paper,
-                "use": entry.use or ("an architecture to train (dejpeg train)" if weights is None else ""),
+                "use": use,
             }
         )
     return records

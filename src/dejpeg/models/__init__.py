@@ -17,6 +17,7 @@ from dejpeg.models._base import (
     native_bf16,
     resolve_precision,
 )
+from dejpeg.models._per_quality import PerQualityModel, nearest_member
 from dejpeg.models._registry import (
     Weights,
     count_params,
@@ -24,6 +25,7 @@ from dejpeg.models._registry import (
     default_model_name,
     get_entry,
     list_models,
+    quality_members,
     register_model,
     register_weights,
     resolve_name,
@@ -53,6 +55,7 @@ __all__ = [
     "TaskSettings",
     "TrainingTask",
     "DejpegNet",
+    "PerQualityModel",
     "UNet",
     "Weights",
     "count_params",
@@ -60,6 +63,8 @@ __all__ = [
     "default_model_name",
     "get_entry",
     "list_models",
+    "nearest_member",
+    "quality_members",
     "register_model",
     "register_weights",
     "resolve_name",

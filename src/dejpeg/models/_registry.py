@@ -2,8 +2,10 @@
 
 Names are ``arch`` for an architecture (a family and its variant, e.g. ``dejpeg_net_dct_w192``: registered by the
 family's module) and ``arch.tag`` for trained weights of it (registered by :mod:`dejpeg.zoo`, which holds the
-files: the registry never imports the zoo). Weights are checked by sha256 and loaded with safetensors, never
-unpickled. Retired names keep working with a warning that names their successor.
+files: the registry never imports the zoo). Weights trained at one JPEG quality (``Weights.quality``) are also the
+members of their architecture: ``create_model(arch, pretrained=True)`` gives a :class:`~dejpeg.models.PerQualityModel`
+that picks, per file, the member nearest its quality. Weights are checked by sha256 and loaded with safetensors,
+never unpickled. Retired names keep working with a warning that names their successor.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from dejpeg.files import sha256_file
+from dejpeg.models._per_quality import PerQualityModel
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Weights:
         card: the model card (``docs/models.md#anchor``).
         load_filter: turns the stored state into the architecture's (e.g. int8 storage back to float, or the key
             layout of ported weights); None when the file holds the state as is.
+        quality: the one JPEG quality it was trained at, making it a per-quality member of its architecture; None
+            for weights trained at several.
     """
 
     path: Path
@@ -42,6 +47,7 @@ class Weights:
     scores: dict[str, float] = field(default_factory=dict)
     card: str = ""
     load_filter: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
+    quality: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,20 @@ def register_weights(name: str, weights: Weights, use: str, default: bool = Fals
         raise ValueError(f"weights are named arch.tag after a registered architecture, got {name!r}")
     if default and any(e.default for e in _REGISTRY.values()):
         raise ValueError("only one model may be the default")
+    if weights.quality is not None and weights.quality in quality_members(arch):
+        raise ValueError(f"{arch} already has weights trained at quality {weights.quality}")
     base = _REGISTRY[arch]
     _REGISTRY[name] = ModelEntry(name, base.factory, base.kwargs, weights, default, base.paper, use)
+
+
+def quality_members(arch: str) -> dict[int, str]:
+    """The weights of ``arch`` trained at one quality each: training quality -> registry name, by quality."""
+    members = {
+        entry.weights.quality: entry.name
+        for entry in _REGISTRY.values()
+        if entry.name.partition(".")[0] == arch and entry.weights is not None and entry.weights.quality is not None
+    }
+    return dict(sorted(members.items()))
 
 
 def retire(name: str, successor: str) -> None:
@@ -145,13 +163,19 @@ def load_weights(model: nn.Module, weights: Weights, name: str) -> None:
 
 
 def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Module:
-    """Build ``name``; with ``pretrained`` and weights, load and verify them (in eval mode).
+    """Build ``name``; with ``pretrained`` and weights, load and verify them (in eval mode). An architecture
+    without weights of its own but with per-quality members is built from those
+    (:class:`~dejpeg.models.PerQualityModel`).
 
     Raises:
         ValueError: unknown name, or ``pretrained`` asked of a name without weights.
         RuntimeError: the weight file is missing or its checksum does not match.
     """
     entry = get_entry(name)
+    members = quality_members(entry.name) if pretrained and entry.weights is None else {}
+    if members:
+        built = {quality: (member, create_model(member, True, **overrides)) for quality, member in members.items()}
+        return PerQualityModel(built).eval()
     model = entry.factory(**{**entry.kwargs, **overrides})
     if pretrained:
         if entry.weights is None:
