@@ -104,7 +104,9 @@ class TvDecoder(RestorationModel):
     """The smoothest (TV + second order) image inside the file's quantization intervals; nothing to train.
 
     Args:
-        iterations: projected FISTA steps (the cost is linear in them).
+        iterations: projected FISTA steps (the cost is linear in them). More is smoother, not better: on 10
+            BSDS500 gray images the PSNR gain at Q10 / Q20 is +0.48 / +0.59 dB at 10 (the default), +0.72 / +0.44
+            at 25, +0.52 / +0.04 at 50 (jpeg2png's default), +0.13 / -0.20 at 100.
         step: step length, in jpeg2png's unit (1 = jpeg2png).
         second_order_weight: ``w``, the weight of the second-order term (jpeg2png's default 0.3; 0 = plain TV).
     """
@@ -112,7 +114,7 @@ class TvDecoder(RestorationModel):
     channels: ClassVar[str] = "any"
     side_info: ClassVar[frozenset[str]] = frozenset({"qtables", "coefficients"})
 
-    def __init__(self, iterations: int = 50, step: float = 1.0, second_order_weight: float = 0.3) -> None:
+    def __init__(self, iterations: int = 10, step: float = 1.0, second_order_weight: float = 0.3) -> None:
         super().__init__()
         if iterations < 0 or not step > 0 or second_order_weight < 0:
             raise ValueError("iterations >= 0, step > 0 and second_order_weight >= 0")
