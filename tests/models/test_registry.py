@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from dejpeg.jpeg import ijg_qtables
+from dejpeg.jpeg import ijg_qtables, rgb_to_ycbcr_jfif
+from dejpeg.layers.block_dct import block_dct
 from dejpeg.layers.int8 import int8_available, int8_is_fast
 from dejpeg.models import (
     DejpegNet,
@@ -16,6 +17,7 @@ from dejpeg.models import (
     register_model,
     resolve_precision,
 )
+from dejpeg.models import _registry as registry
 from dejpeg.models._registry import sha256_file
 
 TINY = {"dejpeg_net": {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}}
@@ -23,6 +25,19 @@ TINY = {"dejpeg_net": {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "ch
 
 def _tables(batch: int, quality: int = 20) -> torch.Tensor:
     return torch.from_numpy(ijg_qtables(quality)).float().expand(batch, 2, 8, 8)
+
+
+def _side(model: RestorationModel, x: torch.Tensor) -> JpegSide:
+    """The side information ``model`` reads for ``x``: for models reading coefficients, those of ``x`` itself
+    quantized with the tables (4:4:4), which is what a file coded from ``x`` would hold."""
+    tables = _tables(x.shape[0])
+    if "coefficients" not in model.side_info:
+        return JpegSide(tables)
+    planes = rgb_to_ycbcr_jfif(x) if x.shape[1] == 3 else x
+    coefficients = block_dct(planes.detach(), level_shift=True).unflatten(1, (x.shape[1], 8, 8))
+    steps = tables[:, [0, 1, 1][: x.shape[1]], :, :, None, None]
+    quantized = (coefficients / steps).round().permute(1, 0, 4, 5, 2, 3)  # per component (B, rows, cols, 8, 8)
+    return JpegSide(tables, tuple(quantized), ((1, 1),) * x.shape[1])
 
 
 def _arch(name: str) -> str:
@@ -56,19 +71,28 @@ def test_forward_backward_no_nan(name, channels):
     if model.channels == "gray" and channels == 3:
         pytest.skip("gray-only model")
     x = torch.rand(2, channels, 32, 48, requires_grad=True)
-    out = model(x, JpegSide(_tables(2)))
+    out = model(x, _side(model, x))
     assert out.shape == x.shape
     out.square().mean().backward()
     assert torch.isfinite(out).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("name", list_models(pretrained=True))
+@pytest.mark.parametrize("name", [n for n in list_models(pretrained=True) if get_entry(n).weights is not None])
 def test_pretrained_weights_load_and_match_checksum(name):
     entry = get_entry(name)
     assert sha256_file(entry.weights.path) == entry.weights.sha256
     model = create_model(name, pretrained=True)
     assert not model.training
+
+
+def test_models_without_weights_to_learn_are_ready_as_built(monkeypatch):
+    monkeypatch.setattr("dejpeg.models._registry._REGISTRY", dict(registry._REGISTRY))
+    register_model("test_weightless", torch.nn.Identity, needs_weights=False)
+    assert isinstance(create_model("test_weightless", pretrained=True), torch.nn.Identity)
+    assert "test_weightless" in list_models(pretrained=True)
+    assert "test_weightless" not in list_models(pretrained=False)
+    assert "dejpeg_net" in list_models(pretrained=False)  # an architecture that needs training still refuses
 
 
 def test_one_default_with_weights():

@@ -29,6 +29,7 @@ def describe_models() -> list[dict[str, Any]]:
                 if members
                 else weights is not None and weights.path.is_file(),
                 "members": members,
+                "needs_weights": entry.needs_weights,
                 "scores": dict(weights.scores) if weights else {},
                 "data": weights.data if weights else None,
                 "origin": weights.origin if weights else None,
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     use_width = max(len(r["use"]) for r in records)
     for r in records:
         mark = "*" if r["default"] else " "
-        weights = "weights" if r["has_weights"] else "no weights"
+        weights = "weights" if r["has_weights"] else "no weights" if r["needs_weights"] else "no training needed"
         scores = ", ".join(f"{k}={v:+.2f}" if "gain" in k else f"{k}={v}" for k, v in r["scores"].items())
-        line = f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<10}  {r['use']:<{use_width}}"
+        line = f"{mark} {r['name']:<{width}} {r['params'] / 1e6:6.2f} M params  {weights:<18}  {r['use']:<{use_width}}"
         print(f"{line}  {scores}".rstrip())
     print("* = default model")
     retired = retired_models()

@@ -60,6 +60,13 @@ class ModelEntry:
     paper: str = ""
     #: What the model is for (the images and qualities it was trained on), shown by ``dejpeg models``.
     use: str = ""
+    #: False for models with nothing to learn (classical filters and solvers): built as is, they are ready to use.
+    needs_weights: bool = True
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``create_model(name, pretrained=True)`` gives a model ready to restore with."""
+        return self.weights is not None or not self.needs_weights
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -75,13 +82,22 @@ def _check_new(name: str) -> None:
 
 
 def register_model(
-    name: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any] | None = None, paper: str = "", use: str = ""
+    name: str,
+    factory: Callable[..., nn.Module],
+    kwargs: dict[str, Any] | None = None,
+    paper: str = "",
+    use: str = "",
+    needs_weights: bool = True,
 ) -> None:
-    """Add the architecture ``name`` (no dot): ``factory(**kwargs)`` builds it; a duplicate name is an error."""
+    """Add the architecture ``name`` (no dot): ``factory(**kwargs)`` builds it; a duplicate name is an error.
+    ``needs_weights=False`` marks a model with nothing to train, which ``create_model(name, pretrained=True)``
+    builds as is."""
     _check_new(name)
     if "." in name:
         raise ValueError(f"architecture names have no tag: {name!r} (weights are registered with register_weights)")
-    _REGISTRY[name] = ModelEntry(name, factory, dict(kwargs or {}), None, paper=paper, use=use)
+    _REGISTRY[name] = ModelEntry(
+        name, factory, dict(kwargs or {}), None, paper=paper, use=use, needs_weights=needs_weights
+    )
 
 
 def register_weights(name: str, weights: Weights, use: str, default: bool = False) -> None:
@@ -125,11 +141,12 @@ def resolve_name(name: str) -> str:
 
 
 def list_models(pretrained: bool | None = None) -> list[str]:
-    """Registered names, sorted; ``pretrained=True`` keeps only those with weight files."""
+    """Registered names, sorted; ``pretrained=True`` keeps those ready to restore with (weights, or none needed),
+    ``False`` the architectures still to train."""
     names = sorted(_REGISTRY)
     if pretrained is None:
         return names
-    return [n for n in names if (_REGISTRY[n].weights is not None) == pretrained]
+    return [n for n in names if _REGISTRY[n].ready == pretrained]
 
 
 def retired_models() -> dict[str, str]:
@@ -163,12 +180,12 @@ def load_weights(model: nn.Module, weights: Weights, name: str) -> None:
 
 
 def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Module:
-    """Build ``name``; with ``pretrained`` and weights, load and verify them (in eval mode). An architecture
-    without weights of its own but with per-quality members is built from those
+    """Build ``name``; with ``pretrained``, load and verify its weights (in eval mode); a model that needs none is
+    built as is, and an architecture without weights of its own but with per-quality members is built from those
     (:class:`~dejpeg.models.PerQualityModel`).
 
     Raises:
-        ValueError: unknown name, or ``pretrained`` asked of a name without weights.
+        ValueError: unknown name, or ``pretrained`` asked of a name that needs weights and has none.
         RuntimeError: the weight file is missing or its checksum does not match.
     """
     entry = get_entry(name)
@@ -178,9 +195,10 @@ def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Mod
         return PerQualityModel(built).eval()
     model = entry.factory(**{**entry.kwargs, **overrides})
     if pretrained:
-        if entry.weights is None:
+        if not entry.ready:
             raise ValueError(f"model {name!r} has no pretrained weights; use pretrained=False")
-        load_weights(model, entry.weights, entry.name)
+        if entry.weights is not None:
+            load_weights(model, entry.weights, entry.name)
         model.eval()
     return model
 
