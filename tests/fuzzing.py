@@ -397,9 +397,14 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _reference(path: Path) -> np.ndarray | None:
-    """Pillow's own decode (gray stays gray), or None where Pillow cannot decode the file."""
+    """Pillow's own decode (gray stays gray), or None where Pillow cannot decode the file or it declares more pixels
+    than dejpeg restores (which dejpeg must refuse: decoding them here would only inflate the worker's memory)."""
+    from dejpeg.jpeg.header import MAX_PIXELS
+
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                return None
             im.load()
             return np.asarray(im if im.mode == "L" else im.convert("RGB")).copy()
     except Exception:  # noqa: BLE001 - any failure means: no reference to compare with
@@ -453,14 +458,16 @@ def _judge_output(out: Path, source: Path, reference: np.ndarray | None, origina
         if not (pixels == pixels[..., :1]).all():
             return "a gray file restored in colour"
         pixels = pixels[..., 0]
-    if reference is not None and pixels.shape != reference.shape:
-        try:
-            with Image.open(source) as im:
-                upright = ImageOps.exif_transpose(im)
-                reference = np.asarray(upright if upright.mode == "L" else upright.convert("RGB")).copy()
-        except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation
-            pass
-    return _judge_image(pixels, reference, original)
+    why = _judge_image(pixels, reference, original)
+    if why is None or reference is None:
+        return why
+    try:  # written upright (a square image keeps its shape when turned, so try this whenever the first fails)
+        with Image.open(source) as im:
+            upright = ImageOps.exif_transpose(im)
+            reference = np.asarray(upright if upright.mode == "L" else upright.convert("RGB")).copy()
+    except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation
+        return why
+    return why if _judge_image(pixels, reference, None) else None
 
 
 def _judge_refusal(message: str, path: Path) -> str | None:
