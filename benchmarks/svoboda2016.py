@@ -338,8 +338,8 @@ def speed(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             "seconds": seconds,
         }
         ops = "" if macs is None else f"{2 * macs / 1e3:,.0f} K"
-        rows.append([spec, f"{count_params(one):,}", ops, f"{paper / 1e3:,.0f} K" if paper else "", f"{per_mp:.3f}"])
-    headers = ("model", "params", "ops/pixel (2 x MACs)", "paper ops/pixel", "s/MP")
+        rows.append([spec, weights.split()[0], f"{count_params(one):,}", ops, f"{paper / 1e3:,.0f} K" if paper else "", f"{per_mp:.3f}"])
+    headers = ("model", "weights", "params", "ops/pixel (2 x MACs)", "paper ops/pixel", "s/MP")
     title = (
         f"Speed: {image.shape[1]}x{image.shape[0]} gray JPEG Q{args.quality} -> restored array, "
         f"median of {args.repeats}, {torch.get_num_threads()} thread(s)"
@@ -373,12 +373,15 @@ def dead_share(per_layer: list[float], net: PlainCnn) -> float:
     return sum(d * w for d, w in zip(per_layer, widths)) / sum(widths)
 
 
+def residual_recipe() -> dict[str, Any]:
+    """The residual arm's config as read, its data folder made absolute (configs name it from the repository)."""
+    raw = read_config(CONFIGS / ARMS["residual"])
+    return {**raw, "data": {**raw["data"], "folder": str(ROOT / raw["data"]["folder"])}}
+
+
 def real_patches(args: argparse.Namespace) -> Tensor:
     """One batch of the residual arm's training patches (JPEG inputs), ``--patches`` of them."""
-    data = read_config(CONFIGS / ARMS["residual"])["data"]
-    config = config_from_dict(
-        {"model": "l4", "out_dir": "", "data": {**data, "folder": str(args.root / data["folder"])}}
-    )
+    config = config_from_dict({**residual_recipe(), "out_dir": ""})
     stream = JpegPatchStream(dataclasses.replace(config.data, batch_size=args.patches), seed=args.seed)
     return stream.make_batch(0)["input"]
 
@@ -386,8 +389,7 @@ def real_patches(args: argparse.Namespace) -> Tensor:
 def lr_sweep(args: argparse.Namespace) -> dict[str, Any]:
     """L4 at Q10 for ``--sweep-steps`` steps at each rate, with and without symmetric init, through the training
     engine; stable: every loss finite and the mean of the last tenth below the first step's loss."""
-    raw = read_config(CONFIGS / ARMS["residual"])
-    data = {**raw["data"], "folder": str(args.root / raw["data"]["folder"])}
+    raw = residual_recipe()
     results: dict[str, Any] = {}
     for symmetric in (True, False):
         runs = {}
@@ -402,7 +404,6 @@ def lr_sweep(args: argparse.Namespace) -> dict[str, Any]:
                     "log_every": 1,
                     "checkpoint_every": args.sweep_steps,
                     "threads": torch.get_num_threads(),
-                    "data": data,
                 }
                 history = fit(config_from_dict({**raw, **overrides}), resume=False, progress=False)
             losses = [r["loss"] for r in history.train]
@@ -493,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
     torch.set_num_threads(args.threads)
+    args.figures.mkdir(parents=True, exist_ok=True)
     parts = {"table": table, "objectives": objectives, "matrix": matrix, "speed": speed, "init": init}
     text, record = parts[args.part](args)
     print(text)
