@@ -338,7 +338,16 @@ def speed(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             "seconds": seconds,
         }
         ops = "" if macs is None else f"{2 * macs / 1e3:,.0f} K"
-        rows.append([spec, weights.split()[0], f"{count_params(one):,}", ops, f"{paper / 1e3:,.0f} K" if paper else "", f"{per_mp:.3f}"])
+        rows.append(
+            [
+                spec,
+                weights.split()[0],
+                f"{count_params(one):,}",
+                ops,
+                f"{paper / 1e3:,.0f} K" if paper else "",
+                f"{per_mp:.3f}",
+            ]
+        )
     headers = ("model", "weights", "params", "ops/pixel (2 x MACs)", "paper ops/pixel", "s/MP")
     title = (
         f"Speed: {image.shape[1]}x{image.shape[0]} gray JPEG Q{args.quality} -> restored array, "
