@@ -296,6 +296,8 @@ def speed_model(spec: str, root: Path, quality: int) -> tuple[torch.nn.Module, s
     """The model to time, and whether its weights are trained: speed does not depend on them, so an untrained
     architecture is timed where no weights are available."""
     source = sources_by_quality(spec, [quality], root)[quality]
+    if source is not None and source in list_models() and not get_entry(source).needs_weights:
+        return load_model(source), "none (nothing to train)"
     if source is not None:
         return load_model(source), f"trained ({source})"
     return create_model(spec, pretrained=False).eval(), "untrained (architecture only)"
