@@ -50,3 +50,12 @@ def load_run_state(run: str | os.PathLike, finished: bool = False) -> dict[str, 
         wanted = FINAL_WEIGHTS if finished else f"{FINAL_WEIGHTS} or {CHECKPOINT}"
         raise FileNotFoundError(f"no {wanted} in {run}" + (" (is the training run finished?)" if finished else ""))
     return checkpoint["model"]
+
+
+def read_log(run: str | os.PathLike) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's log: (training records, validation records), in the order written; both empty without a log.
+    A line still being written by a running training (no newline yet) is left out."""
+    path = Path(run) / LOG
+    text = path.read_text() if path.is_file() else ""
+    records = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
+    return [r for r in records if "val" not in r], [r["val"] for r in records if "val" in r]

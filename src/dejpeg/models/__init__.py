@@ -17,6 +17,7 @@ from dejpeg.models._base import (
     native_bf16,
     resolve_precision,
 )
+from dejpeg.models._cost import count_macs
 from dejpeg.models._per_quality import PerQualityModel, nearest_member
 from dejpeg.models._registry import (
     Weights,
@@ -58,6 +59,7 @@ __all__ = [
     "PerQualityModel",
     "UNet",
     "Weights",
+    "count_macs",
     "count_params",
     "create_model",
     "default_model_name",

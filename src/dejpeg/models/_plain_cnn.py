@@ -114,6 +114,11 @@ class PlainCnn(RestorationModel):
                 if symmetric:
                     conv.weight.sub_(conv.weight.mean(dim=(1, 2, 3), keepdim=True))
 
+    def macs_per_pixel(self) -> int:
+        """Multiply-accumulates per pixel, from the layer shapes: every layer runs at full resolution, so it is the
+        sum over the convolutions of k * k * c_in * c_out (the weights' sizes)."""
+        return sum(conv.weight.numel() for conv in self.convs)
+
     def forward(self, image: Tensor, side: JpegSide | None = None) -> Tensor:
         if image.shape[1] != 1:
             raise ValueError(f"{type(self).__name__} restores one channel (luma), got {image.shape[1]}")

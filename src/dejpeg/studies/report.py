@@ -223,6 +223,41 @@ def bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, title
     return True
 
 
+def heat_map(
+    path: Path,
+    values: Sequence[Sequence[float]],
+    rows: Sequence[str],
+    columns: Sequence[str],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    value_label: str,
+) -> bool:
+    """A matrix as coloured cells with their values printed (NaN: an empty cell), rows top to bottom; returns
+    False when matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    grid = np.asarray(values, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(columns), 1.2 + 0.55 * len(rows)))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):
+            colour = "black" if v > middle else "white"
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(len(columns)), list(columns))
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax).set_label(value_label)
+    _save(fig, path)
+    plt.close(fig)
+    return True
+
+
 def image_grid(path: Path, rows: list[list[np.ndarray]], captions: list[list[str]], cell: int = 128) -> None:
     """Images in a grid, each scaled (nearest neighbour, so JPEG blocks stay visible) to ``cell`` px wide
     with its caption underneath; written as PNG."""
