@@ -629,10 +629,13 @@ def _run_chunk(
         env = {**os.environ, "TMPDIR": str(tmpdir), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": ""}
         env["DEJPEG_FUZZ_MEMORY"] = str(memory)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+        # The worker's stderr goes to a file: a pipe read only at the end fills up (64 KiB of libjpeg's messages over
+        # a few thousand files) and blocks the worker, which then looks like a hang.
+        error_log = open(folder / f"stderr-{pending[0]}.txt", "w+")  # noqa: SIM115 - closed below, after the wait
         proc = subprocess.Popen(
             [sys.executable, "-c", worker_code, str(folder), *pending],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=error_log,
             text=True,
             env=env,
             preexec_fn=_no_core_dumps,
@@ -658,9 +661,11 @@ def _run_chunk(
                 pending.remove(result["file"])
                 current = None
         proc.wait()
-        stderr = proc.stderr.read()
         proc.stdout.close()
-        proc.stderr.close()
+        error_log.seek(0)
+        stderr = error_log.read()
+        error_log.close()
+        Path(error_log.name).unlink()
         victim = current or (pending[0] if pending else None)
         if victim is not None and victim in pending:
             if timed_out:

@@ -17,12 +17,15 @@ for name in sys.argv[2:]:
         os.abort()
     if name.startswith("memory"):
         raise MemoryError("cannot allocate")
+    if name.startswith("noisy"):  # more than a pipe holds: the supervisor must not block the worker on it
+        sys.stderr.write("libjpeg says something. " * 20000)
+        sys.stderr.flush()
     print(json.dumps({"file": name, "steps": {"api": "restored"}}), flush=True)
 """
 
 
 def test_supervisor_reports_hangs_crashes_and_memory_and_goes_on(tmp_path: Path):
-    names = ["ok1.jpg", "hang.jpg", "ok2.jpg", "crash.jpg", "ok3.jpg", "memory.jpg", "ok4.jpg"]
+    names = ["ok1.jpg", "hang.jpg", "ok2.jpg", "crash.jpg", "noisy.jpg", "ok3.jpg", "memory.jpg", "ok4.jpg"]
     cases = [Case(name, "stand-in", "none", b"\xff\xd8\xff\xd9") for name in names]
     results = run_cases(cases, tmp_path, jobs=1, per_file=2.0, startup=10.0, worker_code=MISBEHAVING_WORKER)
     outcomes = {r["file"]: r["outcome"] for r in results}
@@ -31,6 +34,7 @@ def test_supervisor_reports_hangs_crashes_and_memory_and_goes_on(tmp_path: Path)
         "hang.jpg": "hang",
         "ok2.jpg": "restored",
         "crash.jpg": "crash",
+        "noisy.jpg": "restored",
         "ok3.jpg": "restored",
         "memory.jpg": "memory",
         "ok4.jpg": "restored",
