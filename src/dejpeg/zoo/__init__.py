@@ -7,6 +7,7 @@ How each was made (data, recipe, steps, time) is its model card in ``docs/models
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from dejpeg.models import Weights, register_weights, retire
@@ -95,6 +96,40 @@ _register_cifar10(1, "n2n", "c31baa3b6591de5fc568ccb6fbd3912c052b8dfc1f84886434d
 _register_cifar10(5, "n2n", "0fd7931eb1048b97f2a37b65d2500797b32523a19e864375ff83e0172a5ff7a8", 0.88)
 _register_cifar10(10, "n2n", "1f8453735eafa53650e432a4a5c5d360b4173698d968362c92335834694dd105", 0.86)
 _register_cifar10(1, "supervised", "8ce988c285f604e0ba03c9825fa56776700c276038d61247c3de737361acd6ff", 1.31)
+
+SVOBODA_DATA = "BSDS500 train+val (300 photos), gray (BT.601 luma) 64x64 patches, one JPEG quality (IJG tables)"
+
+
+def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, float], use: str) -> None:
+    """A per-quality member of ``l4``, ``l8`` or ``arcnn``: ``create_model(arch)`` picks it for files nearest its
+    quality (:class:`dejpeg.models.PerQualityModel`)."""
+    name = f"{arch}.q{quality}_bsds300"
+    weights = _weights(
+        name,
+        sha256,
+        SVOBODA_DATA,
+        BSDS_ORIGIN,
+        scores,
+        "per-quality-families-l4-l8-svoboda-et-al-2016-and-arcnn-dong-et-al-2015",
+    )
+    register_weights(name, dataclasses.replace(weights, quality=quality), use=use)
+
+
+# BSDS500 test200 gray gains at the member's quality: benchmarks/results/svoboda2016_table.json
+_register_member(
+    "arcnn",
+    10,
+    "8a929ba876693512ecc337566b944aa592d10ccacd5bcfaea2ccef3963b25fda",
+    {},
+    "gray or colour (luma) photos near JPEG quality 10 (Dong et al. 2015's ARCNN, a baseline)",
+)
+_register_member(
+    "l4",
+    10,
+    "4a090239cd8868961884b3f2ab65cb0bf3433d9fbfdd740bc7fe376773a30452",
+    {},
+    "gray or colour (luma) photos near JPEG quality 10 (Svoboda et al. 2016's L4)",
+)
 
 # Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
 retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
