@@ -29,8 +29,11 @@ from dejpeg.models import (
 
 @pytest.fixture
 def registry(monkeypatch):
-    """A copy of the registry for the test to add to; the real one is restored afterwards."""
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    """A copy of the registry without the shipped per-quality members, for the test to add its own to; the real one
+    is restored afterwards."""
+    shipped = _registry._REGISTRY.items()
+    members = {name for name, entry in shipped if entry.weights is not None and entry.weights.quality is not None}
+    monkeypatch.setattr(_registry, "_REGISTRY", {name: e for name, e in shipped if name not in members})
 
 
 def _register(tmp_path: Path, name: str, quality: int | None, shift: float) -> None:
