@@ -121,6 +121,18 @@ def test_two_workers_restore_the_bytes_of_one_process(cluster, folder, reference
     assert len(per_node) == 2 and all(int(node.split()[1]) > 0 for node in per_node), err  # both nodes worked
 
 
+def _held_temporaries(out: Path, age: float = 2.0) -> list[Path]:
+    """Temporary outputs written more than ``age`` seconds ago and not yet renamed into place."""
+    now, held = time.time(), []
+    for path in out.iterdir():
+        try:  # a fast actor's file may be renamed between the listing and the stat
+            if TEMPORARY_NAME.fullmatch(path.name) and now - path.stat().st_mtime > age:
+                held.append(path)
+        except FileNotFoundError:
+            pass
+    return held
+
+
 @needs_ray
 @pytest.mark.slow
 def test_a_node_killed_mid_run_loses_nothing_and_writes_nothing_twice(cluster, folder, reference, tmp_path):
@@ -130,11 +142,13 @@ def test_a_node_killed_mid_run_loses_nothing_and_writes_nothing_twice(cluster, f
     out = tmp_path / "out"
     run = _restore_on_ray(folder, out, cluster.address)
     deadline = time.monotonic() + 120
-    # Three actors, two chunks of two files each: the fast two finish 8 files; the slow one has written one.
-    while len(_rows(out)) < FILES - 4 or not [p for p in out.iterdir() if TEMPORARY_NAME.fullmatch(p.name)]:
+    # Three actors, two chunks of two files each: the fast two finish 8 files; the slow one has written one and holds
+    # it. The fast actors' temporary files live for milliseconds before the driver renames them: only the slow
+    # node's is seconds old.
+    while len(_rows(out)) < FILES - 4 or not _held_temporaries(out):
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()[1]
         time.sleep(0.1)
-    (written_by_the_slow_node,) = [p for p in out.iterdir() if TEMPORARY_NAME.fullmatch(p.name)]
+    (written_by_the_slow_node,) = _held_temporaries(out)
     cluster.kill(slow)
     err = _finish(run)
     assert "a Ray actor died; its files go to other actors" in err and "1 actor death(s)" in err
