@@ -130,6 +130,13 @@ _register_member(
     {},
     "gray or colour (luma) photos near JPEG quality 10 (Svoboda et al. 2016's L4)",
 )
+_register_member(
+    "l8",
+    10,
+    "a374ca7003b9e1047cf5b2e95d6f5e638c7ed58626284f1fe50ac77dda335576",
+    {},
+    "gray or colour (luma) photos near JPEG quality 10 (Svoboda et al. 2016's L8)",
+)
 
 # Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
 retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
