@@ -8,6 +8,9 @@ Each subcommand prints a table (``--markdown``: Markdown, to paste into ``docs/r
   at Q10, and their training curves (``svoboda2016_curves.png`` under ``--figures``).
 - ``matrix``: Figure 5, L4 trained at each of Q10..Q60 and on Q10-60, each evaluated at every quality (table and
   heat map ``svoboda2016_matrix.png``).
+- ``sizes``: Figure 8, L4 and L8 at Q10 trained on the first 4, 16, 64 and all 300 training images: PSNR gain on
+  (the first ``--train-images`` of) their own training images against held-out BSDS500 test200, the over-fitting
+  gap (table and ``svoboda2016_sizes.png``).
 - ``speed``: multiply-accumulates per pixel and seconds per megapixel on one 1 MP gray JPEG, every model.
 - ``init``: dead ReLU units after symmetric and plain initialisation and after training; with ``--lr-sweep``
   the highest stable learning rate of each (trains L4 briefly at each rate).
@@ -75,6 +78,13 @@ ARMS = {
     "direct": "svoboda2016/l4_q10_direct.yaml",
     "edge": "svoboda2016/l4_q10_edge.yaml",
     "plain_init": "svoboda2016/l4_q10_plain_init.yaml",
+}
+TRAIN = ROOT.parent / "shared" / "data" / "train" / "bsds500-train300"
+#: Figure 8's runs: (architecture, training images) -> recipe; 300 is the shipped Q10 member's recipe.
+SIZES = {
+    (arch, n): f"{arch}.q10_bsds300/01_train.yaml" if n == 300 else f"svoboda2016/{arch}_q10_images{n}.yaml"
+    for arch in ("l4", "l8")
+    for n in (4, 16, 64, 300)
 }
 MATRIX_QUALITIES = (10, 20, 30, 40, 50, 60)
 MATRIX_MODELS = {**{f"Q{q}": f"l4.q{q}_bsds300" for q in MATRIX_QUALITIES}, "Q10-60": "l4.q10_60_bsds300"}
@@ -283,6 +293,49 @@ def matrix(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return text, {"results": gains, "figure": str(figure) if drawn else None, "notes": notes}
 
 
+# --- sizes (Figure 8) --------------------------------------------------------------------------------------------
+
+
+def sizes(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    rows, notes = [], []
+    for (arch, n), config in SIZES.items():
+        run = finished(out_dir(config, args.root))
+        if run is None:
+            notes.append(f"{arch} on {n} images: not evaluated, no finished run of {config}")
+            continue
+        held_out = evaluate_sources({10: run}, args)[10]
+        seen = evaluate_sources(
+            {10: run},
+            argparse.Namespace(**{**vars(args), "data": args.train_data, "max_images": min(n, args.train_images)}),
+        )[10]
+        gap = seen["psnr_gain"] - held_out["psnr_gain"]
+        results[f"{arch}_{n}"] = {"arch": arch, "images": n, "config": config, "train": seen, "held_out": held_out}
+        rows.append(
+            [arch, n, seen["images"], f"{seen['psnr_gain']:+.2f}", f"{held_out['psnr_gain']:+.2f}", f"{gap:+.2f}"]
+        )
+        for split, row in (("training images", seen), ("held out", held_out)):
+            xs, ys = curves.setdefault(f"{arch.upper()}, {split}", ([], []))
+            xs.append(n)
+            ys.append(row["psnr_gain"])
+    headers = ("model", "training images", "scored on", "gain, training set", "gain, held out", "gap")
+    text = "\n".join(["PSNR gain over JPEG at Q10 (dB), gray", render(headers, rows, args.markdown), *notes])
+    figure = args.figures / "svoboda2016_sizes.png"
+    drawn = bool(curves) and line_plot(
+        figure,
+        curves,
+        "training images",
+        "PSNR gain over JPEG at Q10 (dB)",
+        "Training-set size and over-fitting (Svoboda et al. Fig. 8)",
+        log_x=True,
+        ticks_at_x=True,
+    )
+    if drawn:
+        text += f"\nplot: {figure}"
+    return text, {"results": results, "figure": str(figure) if drawn else None, "notes": notes}
+
+
 # --- speed -------------------------------------------------------------------------------------------------------
 
 
@@ -489,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qualities", type=int, nargs="+", default=[10, 20])
     sub.add_parser("objectives", parents=[common], help="Table 5 and Fig. 6: the L4 Q10 arms")
     sub.add_parser("matrix", parents=[common], help="Fig. 5: L4 per training quality x test quality")
+    p = sub.add_parser("sizes", parents=[common], help="Fig. 8: training-set size, training vs held-out PSNR")
+    p.add_argument("--train-data", type=Path, default=TRAIN, help="the training images (BSDS500 train+val)")
+    p.add_argument("--train-images", type=int, default=50, help="score at most this many of the training images")
     p = sub.add_parser("speed", parents=[common], help="operations and seconds per pixel")
     p.add_argument("--models", nargs="+", default=list(SPEED_MODELS))
     p.add_argument("--quality", type=int, default=10)
@@ -506,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
     torch.set_num_threads(args.threads)
     args.figures.mkdir(parents=True, exist_ok=True)
-    parts = {"table": table, "objectives": objectives, "matrix": matrix, "speed": speed, "init": init}
+    parts = {"table": table, "objectives": objectives, "matrix": matrix, "sizes": sizes, "speed": speed, "init": init}
     text, record = parts[args.part](args)
     print(text)
     print(f"\nwrote {write_json(args, args.part, record)}")

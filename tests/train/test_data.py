@@ -81,3 +81,12 @@ def test_foreign_table_batches_carry_their_own_tables(image_folder):
     ijg = torch.from_numpy(ijg_qtables(40)).float()
     assert not any(torch.equal(t, ijg) for t in batch["qtables"])
     assert not torch.equal(batch["qtables"][0], batch["qtables"][1])
+
+
+def test_max_images_keeps_the_first_images_in_name_order(image_folder):
+    whole, first_two = _stream(image_folder, quality=20), _stream(image_folder, quality=20, max_images=2)
+    assert len(whole.images) == 6 and len(first_two.images) == 2
+    for kept, original in zip(first_two.images, whole.images[:2], strict=True):
+        np.testing.assert_array_equal(kept, original)
+    with pytest.raises(ValueError, match="max_images"):
+        PatchConfig(folder=str(image_folder), max_images=0)

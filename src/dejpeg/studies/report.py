@@ -106,10 +106,12 @@ def line_plot(
     invert_x: bool = False,
     legend_outside: bool = False,
     ticks_at_x: bool = False,
+    log_x: bool = False,
 ) -> bool:
     """One curve (or point cloud, ``lines=False``) per series, optional point labels (placed so they do not
     overlap) and horizontal reference lines; the legend (only with several series) goes right of the axes
-    with ``legend_outside``, for plots whose curves fill the frame; ``ticks_at_x`` puts a tick at each x.
+    with ``legend_outside``, for plots whose curves fill the frame; ``ticks_at_x`` puts a tick at each x;
+    ``log_x`` for x values spread over decades (data-set sizes).
     Returns False when matplotlib is missing."""
     plt = _pyplot()
     if plt is None:
@@ -130,8 +132,12 @@ def line_plot(
         )
     if invert_x:
         ax.invert_xaxis()
+    if log_x:
+        ax.set_xscale("log")
     if ticks_at_x:  # one tick per x value (qualities, epochs): no fractional ticks, none around a lone point
-        ax.set_xticks(sorted({xi for x, _ in series.values() for xi in x}))
+        ticks = sorted({xi for x, _ in series.values() for xi in x})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
     ax.margins(0.08)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -36,6 +36,8 @@ class PatchConfig:
         Photoshop or mozjpeg write them (see :func:`foreign_qtables`), so a table-steered model does not
         learn only the IJG family.
     recursive: also take the images of sub-folders (e.g. an ImageFolder ``train/<class>/`` tree).
+    max_images: train on only the first N images of the folder in name order (None: all), to measure how
+        the training-set size drives over-fitting (Svoboda et al. 2016, Fig. 8).
     target: ``"clean"`` (supervised: the original patch) or ``"jpeg"`` (Noise2Noise, Lehtinen et al.
         2018: an independently compressed copy of it, so no clean image is ever a target). The copy is
         compressed at ``target_quality`` (None: drawn like ``quality``) and, with ``target_shift``, on
@@ -54,11 +56,14 @@ class PatchConfig:
     foreign_tables_prob: float = 0.0
     augment: bool = True
     recursive: bool = False
+    max_images: int | None = None
     target: str = "clean"
     target_quality: int | tuple[int, int] | None = None
     target_shift: bool = True
 
     def __post_init__(self) -> None:
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"max_images must be at least 1, got {self.max_images}")
         if self.target not in ("clean", "jpeg"):
             raise ValueError(f"target must be 'clean' or 'jpeg', got {self.target!r}")
         same = self.target_quality is None or self.target_quality == self.quality
@@ -96,7 +101,7 @@ class JpegPatchStream(IterableDataset):
         self.rank = rank
         self.start_batch = start_batch
         self.coefficients = coefficients
-        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder, cfg.recursive)]
+        self.images = [load_rgb_u8(p) for p in list_images(cfg.folder, cfg.recursive)[: cfg.max_images]]
         small = [im.shape for im in self.images if min(im.shape[:2]) < cfg.patch_size]
         if small:
             raise ValueError(f"{len(small)} images are smaller than patch_size {cfg.patch_size}")
