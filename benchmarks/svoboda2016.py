@@ -3,7 +3,8 @@
 Each subcommand prints a table (``--markdown``: Markdown, to paste into ``docs/results/svoboda2016.md``) and writes
 ``svoboda2016_<part>.json`` under ``--results``:
 
-- ``table``: the Tables 3/4 analogue, models on BSDS500 test200, gray, Q10 and Q20 (PSNR, PSNR-B, SSIM).
+- ``table``: the Tables 3/4 analogue, models on BSDS500 test200, gray, Q10 and Q20 (PSNR, PSNR-B, SSIM); with
+  ``--color``, RGB JPEGs (4:2:0) scored in RGB, where the luma-only networks restore luma and keep chroma.
 - ``objectives``: Table 5 and Figure 6, the L4 Q10 arms (residual, direct, edge-emphasised, no symmetric init)
   at Q10, and their training curves (``svoboda2016_curves.png`` under ``--figures``).
 - ``matrix``: Figure 5, L4 trained at each of Q10..Q60 and on Q10-60, each evaluated at every quality (table and
@@ -138,7 +139,7 @@ def evaluate_sources(sources: dict[int, str | None], args: argparse.Namespace) -
             args.data,
             model=source,
             qualities=qualities,
-            gray=True,
+            gray=not getattr(args, "color", False),
             max_images=args.max_images,
             progress=False,
             consistency=args.consistency,
@@ -212,7 +213,7 @@ def table(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     lines = []
     for q in args.qualities:
         rows = [[spec, *score_cells(r[q]), r[q]["source"]] for spec, r in results.items() if q in r]
-        lines.append(f"BSDS500 test200, gray, Q{q}")
+        lines.append(f"BSDS500 test200, {'colour (RGB, 4:2:0)' if args.color else 'gray'}, Q{q}")
         lines.append(render(("model", *SCORE_HEADERS, "source"), rows, args.markdown))
         lines.append("")
     text = "\n".join(lines + notes)
@@ -540,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("table", parents=[common], help="Tables 3/4: models at Q10 and Q20")
     p.add_argument("--models", nargs="+", default=list(TABLE_MODELS), help="registry names, run folders, jpeg")
     p.add_argument("--qualities", type=int, nargs="+", default=[10, 20])
+    p.add_argument("--color", action="store_true", help="RGB JPEGs (4:2:0) scored in RGB, not the gray track")
     sub.add_parser("objectives", parents=[common], help="Table 5 and Fig. 6: the L4 Q10 arms")
     sub.add_parser("matrix", parents=[common], help="Fig. 5: L4 per training quality x test quality")
     p = sub.add_parser("sizes", parents=[common], help="Fig. 8: training-set size, training vs held-out PSNR")
@@ -565,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = {"table": table, "objectives": objectives, "matrix": matrix, "sizes": sizes, "speed": speed, "init": init}
     text, record = parts[args.part](args)
     print(text)
-    print(f"\nwrote {write_json(args, args.part, record)}")
+    part = f"{args.part}_color" if getattr(args, "color", False) else args.part
+    print(f"\nwrote {write_json(args, part, record)}")
     return 0
 
 
