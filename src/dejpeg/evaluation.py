@@ -20,7 +20,7 @@ from dejpeg.codec import decode, encode, load_rgb_u8, read_coefficients, read_qt
 from dejpeg.files import list_images
 from dejpeg.jpeg import rgb_to_y_bt601_u8
 from dejpeg.metrics import image_metrics
-from dejpeg.models import default_model_name, resolve_precision
+from dejpeg.models import default_model_name, parse_strength, resolve_precision
 
 #: Reference images in these formats already carry JPEG artifacts.
 LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
@@ -115,7 +115,7 @@ def evaluate(
         "gray": gray,
         "consistency": consistency,
         "precision": precision,
-        "strength": strength,
+        "strength": None if strength is None else parse_strength(strength),
         "computed_in": computed_in,
         "images": len(files),
         "rows": rows,
