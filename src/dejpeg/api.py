@@ -29,7 +29,15 @@ from dejpeg.jpeg import (
 )
 from dejpeg.jpeg.consistency import project_to_coefficients
 from dejpeg.jpeg.header import MAX_PIXELS
-from dejpeg.models import JpegSide, autocast_for, create_model, default_model_name
+from dejpeg.models import (
+    CHECKPOINT_SUFFIXES,
+    JpegSide,
+    autocast_for,
+    create_model,
+    default_model_name,
+    load_checkpoint,
+    parse_strength,
+)
 from dejpeg.runs import is_run, load_run_state, run_config
 
 ModelLike = str | os.PathLike | nn.Module | None
@@ -41,21 +49,35 @@ TILE = 1024
 OVERLAP = 64
 
 
-def load_model(model: ModelLike = None, device: str | torch.device = "cpu") -> nn.Module:
-    """A registry name (pretrained), the folder of a ``dejpeg train`` run, a module, or None for the
-    default model; in eval mode on ``device``.
+def load_model(
+    model: ModelLike = None, device: str | torch.device = "cpu", strength: float | str | None = None
+) -> nn.Module:
+    """A registry name (pretrained), the folder of a ``dejpeg train`` run, a published network's checkpoint file
+    (``.pth``, ``.pt``, ``.safetensors``: :func:`dejpeg.models.load_checkpoint`), a module, or None for the default
+    model; in eval mode on ``device``.
 
     A run folder's ``config.json`` names the model and its arguments; its ``final.safetensors`` holds
     the weights, so only finished runs load. A registry name is loaded once per device and the module
     shared by later calls (loading takes ~1.5 s, longer than restoring a photo): copy it before changing it.
+    ``strength``: 0..1 or a preset name (:data:`dejpeg.models.STRENGTH_PRESETS`), from keeping texture and grain to
+    removing every artifact (:meth:`~dejpeg.models.RestorationModel.with_strength`); None: the model's best-PSNR
+    setting. Models without such a control refuse one (a ValueError).
     """
     if model is None:
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
-        if not is_run(model):
-            return _load_registered(str(model), str(torch.device(device)))
-        model = _load_run(Path(model))
-    return model.to(device).eval()
+        if Path(model).suffix.lower() in CHECKPOINT_SUFFIXES:
+            model = load_checkpoint(model)
+        elif is_run(model):
+            model = _load_run(Path(model))
+        else:
+            model = _load_registered(str(model), str(torch.device(device)))
+    net = model.to(device).eval()
+    if strength is None:
+        return net
+    if not hasattr(net, "with_strength"):
+        raise ValueError(f"{type(net).__name__} has no strength control: restore without a strength")
+    return net.with_strength(parse_strength(strength))
 
 
 @functools.lru_cache(maxsize=4)
@@ -145,6 +167,7 @@ def restore_array(
     precision: str = "auto",
     progress: bool = False,
     consistency: bool = True,
+    strength: float | str | None = None,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -161,6 +184,7 @@ def restore_array(
             :func:`dejpeg.models.resolve_precision`).
         progress: a progress bar over the tiles when the image has several.
         consistency: project into the intervals of ``coefficients`` (when given).
+        strength: 0..1 or a preset, as in :func:`load_model`; the consistency step keeps the file's own tables.
 
     Returns:
         uint8 array of the same shape.
@@ -168,7 +192,7 @@ def restore_array(
     tables = np.asarray(qtables, dtype=np.float32).reshape(-1, 8, 8)
     if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
         raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
-    net = load_model(model, device)
+    net = load_model(model, device, strength)
     reads_coefficients = "coefficients" in getattr(net, "side_info", ())
     if reads_coefficients and coefficients is None:
         raise ValueError(f"{type(net).__name__} reads the file's DCT coefficients: give coefficients=")
@@ -261,9 +285,10 @@ def _restore_jpeg(
     max_pixels: int | None,
     strict: bool,
     progress: bool = False,
+    strength: float | str | None = None,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
-    net = load_model(model, device)
+    net = load_model(model, device, strength)
     reads = "coefficients" in getattr(net, "side_info", ())
     jpeg, coefficients = decode_for_restore(source, consistency, max_pixels, strict, reads)
     restored = restore_array(
@@ -290,6 +315,7 @@ def restore(
     precision: str = "auto",
     max_pixels: int | None = MAX_PIXELS,
     strict: bool = False,
+    strength: float | str | None = None,
 ) -> np.ndarray:
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
@@ -300,6 +326,8 @@ def restore(
     ``max_pixels`` (None: no limit), or declaring far more pixels than their size can code, are refused with
     a ValueError before they are decoded (:func:`dejpeg.jpeg.header.check_header`); errors name the file.
     Corrupt data that the decoders recover from is warned of, or with ``strict`` refused (a ValueError).
+    ``strength`` (0..1 or "gentle", "balanced", "strong") trades artifact removal against texture, as in
+    :func:`load_model`; None is the model's best-PSNR setting.
 
     Example:
         >>> restored = restore("photo.jpg")            # doctest: +SKIP
@@ -310,11 +338,11 @@ def restore(
         if qtables is None and quality is None:
             raise ValueError("a decoded array carries no quantization tables: pass qtables= or quality=")
         tables = np.asarray(qtables) if qtables is not None else ijg_qtables(quality)
-        return restore_array(source, tables, model, device, precision=precision)
+        return restore_array(source, tables, model, device, precision=precision, strength=strength)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
     with _naming(source):
-        return _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict)[0]
+        return _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, strength=strength)[0]
 
 
 def restore_file(
@@ -328,15 +356,18 @@ def restore_file(
     max_pixels: int | None = MAX_PIXELS,
     strict: bool = False,
     progress: bool = False,
+    strength: float | str | None = None,
 ) -> None:
     """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
 
     The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.codec.images.save_image`; ``max_pixels`` and ``strict`` as in
-    :func:`restore`; ``progress`` as in :func:`restore_array`.
+    ``png_compress_level`` as in :func:`dejpeg.codec.images.save_image`; ``max_pixels``, ``strict`` and ``strength``
+    as in :func:`restore`; ``progress`` as in :func:`restore_array`.
     """
     with _naming(source):
-        restored, jpeg = _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, progress)
+        restored, jpeg = _restore_jpeg(
+            source, model, device, consistency, precision, max_pixels, strict, progress, strength
+        )
     save_image(
         restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
     )

@@ -20,7 +20,7 @@ from dejpeg.codec import decode, encode, load_rgb_u8, read_coefficients, read_qt
 from dejpeg.files import list_images
 from dejpeg.jpeg import rgb_to_y_bt601_u8
 from dejpeg.metrics import image_metrics
-from dejpeg.models import default_model_name, resolve_precision
+from dejpeg.models import default_model_name, parse_strength, resolve_precision
 
 #: Reference images in these formats already carry JPEG artifacts.
 LOSSY_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
@@ -43,6 +43,7 @@ def evaluate(
     progress: bool = True,
     consistency: bool = True,
     precision: str = "auto",
+    strength: float | str | None = None,
 ) -> dict[str, Any]:
     """Compress every image of ``data`` at each quality, restore it, and score both against the original.
 
@@ -50,15 +51,16 @@ def evaluate(
     evaluate``) = RGB with 4:2:0; ``gray`` track = MATLAB-style Y coded as a grayscale JPEG; metrics by
     :mod:`dejpeg.metrics`. References should be lossless: JPEG references draw a warning.
     ``consistency`` applies the DCT consistency step, as :func:`restore` does by default; ``precision``
-    as in :func:`restore_array`.
+    as in :func:`restore_array`; ``strength`` as in :func:`dejpeg.api.load_model` (None: the model's best-PSNR
+    setting).
 
     Returns:
-        ``{"model", "data", "gray", "consistency", "precision", "computed_in", "images", "rows": [...]}``
+        ``{"model", "data", "gray", "consistency", "precision", "strength", "computed_in", "images", "rows": [...]}``
         (``computed_in``: what ``precision`` resolved to here), one row per quality with the JPEG and
         restored means of psnr/ssim/psnrb, their gains, and megapixels per second of restoration.
     """
     was_training = isinstance(model, nn.Module) and model.training  # restored afterwards (validation in fit)
-    net = load_model(model, device)
+    net = load_model(model, device, strength)
     computed_in = resolve_precision(net, device, precision)
     reads_coefficients = "coefficients" in getattr(
         net, "side_info", ()
@@ -103,13 +105,17 @@ def evaluate(
             rows.append(row)
     finally:
         net.train(was_training)
-    name = model if isinstance(model, str) else (default_model_name() if model is None else type(model).__name__)
+    if model is None:
+        name = default_model_name()
+    else:
+        name = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     return {
         "model": name,
         "data": str(data),
         "gray": gray,
         "consistency": consistency,
         "precision": precision,
+        "strength": None if strength is None else parse_strength(strength),
         "computed_in": computed_in,
         "images": len(files),
         "rows": rows,

@@ -14,7 +14,7 @@ import torch
 
 from dejpeg.codec.images import LOSSLESS_SUFFIXES
 from dejpeg.files import IMAGE_SUFFIXES
-from dejpeg.models import PRECISIONS
+from dejpeg.models import PRECISIONS, STRENGTH_PRESETS, parse_strength
 
 JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 
@@ -30,6 +30,34 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         '0.02 dB); "fp32" is the reference (equal to a grey level across machines and thread counts; speed-ups: '
         "benchmarks/results/README.md)",
     )
+
+
+def strength_type(text: str) -> float:
+    """``--strength``: a number 0..1 or a preset name, refused at parse time."""
+    try:
+        return parse_strength(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_strength_option(parser: argparse.ArgumentParser) -> None:
+    presets = ", ".join(f"{name} {value}" for name, value in STRENGTH_PRESETS.items())
+    parser.add_argument(
+        "--strength",
+        type=strength_type,
+        default=None,
+        metavar="S",
+        help=f"0 (keep texture and grain) .. 1 (remove every artifact), or a preset ({presets}); default: the "
+        "model's best-PSNR setting. The default model and per-quality families are steered by finer or coarser "
+        "tables than the file's, FBCNN checkpoints by their quality-factor input; other models refuse it",
+    )
+
+
+MODEL_HELP = (
+    "registry name, training run folder, or a published network's checkpoint (.pth, .pt, .safetensors: FBCNN, "
+    'SwinIR, SCUNet, DRUNet, DnCNN..., detected by spandrel: pip install "dejpeg[spandrel]"); default: the default '
+    "model"
+)
 
 
 def add_consistency_option(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from dejpeg.cli._inputs import add_consistency_option, add_device_option, add_precision_option, int_in_range
+from dejpeg.cli._inputs import (
+    MODEL_HELP,
+    add_consistency_option,
+    add_device_option,
+    add_precision_option,
+    add_strength_option,
+    int_in_range,
+)
 from dejpeg.codec.recompress import QUALITY_MAX, QUALITY_MIN
 from dejpeg.evaluation import evaluate
 from dejpeg.files import atomic_write_bytes
@@ -16,7 +23,8 @@ from dejpeg.files import atomic_write_bytes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="compress a folder, restore it, and report PSNR/SSIM/PSNR-B gains")
     p.add_argument("data", metavar="DIR", help="folder of original images (lossless: PNG, BMP, TIFF, WebP)")
-    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    add_strength_option(p)
     p.add_argument(
         "--quality",
         type=int_in_range(QUALITY_MIN, QUALITY_MAX),
@@ -46,6 +54,7 @@ def format_table(result: dict) -> str:
     lines = [
         f"model {result['model']} on {result['data']} ({result['images']} images, "
         f"{'gray' if result['gray'] else 'color'}, consistency {'on' if result['consistency'] else 'off'}, "
+        f"strength {'default' if result['strength'] is None else result['strength']}, "
         f"{result['computed_in']})",
         header,
         "-" * len(header),
@@ -71,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         consistency=args.consistency,
         precision=args.precision,
+        strength=args.strength,
     )
     print(format_table(result))
     if args.json_path:

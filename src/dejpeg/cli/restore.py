@@ -15,11 +15,13 @@ from dejpeg.batch import MANIFEST_NAME, Batch, RestoreOptions
 from dejpeg.cli._inputs import (
     JPEG_SUFFIXES,
     LOSSLESS_SUFFIXES,
+    MODEL_HELP,
     InputStream,
     OutputLayout,
     add_consistency_option,
     add_device_option,
     add_precision_option,
+    add_strength_option,
     check_targets,
     int_in_range,
     output_layout,
@@ -40,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="output file (one input; .png, .bmp, .tif, .tiff or .webp) or directory (a folder or several inputs; "
         "an existing one, or a path ending in / to create)",
     )
-    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    add_strength_option(p)
     p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
     p.add_argument("--recursive", action="store_true", help="also restore the JPEGs of subfolders, mirroring them")
     add_device_option(p)
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout) -> int:
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, args.strength)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
     options = RestoreOptions(
         device=args.device,

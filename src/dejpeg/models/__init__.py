@@ -11,13 +11,18 @@ import pkgutil
 from dejpeg.models._base import (
     PRECISIONS,
     SIDE_INFO,
+    STRENGTH_PRESETS,
     JpegSide,
     RestorationModel,
+    SteeredTables,
     autocast_for,
     native_bf16,
+    parse_strength,
     resolve_precision,
+    steer_tables,
 )
 from dejpeg.models._cost import count_macs
+from dejpeg.models._external import CHECKPOINT_SUFFIXES, load_checkpoint
 from dejpeg.models._per_quality import PerQualityModel, nearest_member
 from dejpeg.models._registry import (
     Weights,
@@ -45,14 +50,20 @@ FAMILIES = {
 }
 
 __all__ = [
+    "CHECKPOINT_SUFFIXES",
     "FAMILIES",
     "PRECISIONS",
     "SIDE_INFO",
+    "STRENGTH_PRESETS",
     "JpegSide",
     "RestorationModel",
+    "SteeredTables",
     "autocast_for",
+    "load_checkpoint",
     "native_bf16",
+    "parse_strength",
     "resolve_precision",
+    "steer_tables",
     "TaskSettings",
     "TrainingTask",
     "DejpegNet",

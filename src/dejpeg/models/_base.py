@@ -15,6 +15,11 @@ from dejpeg.layers.int8 import Int8Conv2d, int8_available, int8_compute, int8_is
 from dejpeg.models._task import TrainingTask
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: Named strengths: 0 keeps texture and grain, 1 removes every artifact it can; 0.5 steers by the file's own tables.
+STRENGTH_PRESETS = {"gentle": 0.25, "balanced": 0.5, "strong": 0.75}
+#: At strength 0 a model is steered by tables this many times finer than the file's, at 1 this many times coarser:
+#: at quality 10 (IJG scale factor 500) from about quality 40 to 3, at quality 40 from about 84 to 10.
+STRENGTH_RANGE = 4.0
 #: The parts of :class:`JpegSide` a model may read besides the tables, which every caller gives.
 SIDE_INFO = frozenset({"qtables", "coefficients"})
 
@@ -87,6 +92,35 @@ class JpegSide:
         return dataclasses.replace(self, coefficients=self.coefficients[:1], sampling=((1, 1),))
 
 
+def steer_tables(qtables: Tensor, strength: float) -> Tensor:
+    """Quantization tables scaled from the file's towards finer (``strength`` < 0.5) or coarser (> 0.5) steps, which
+    the model is told instead of the file's: scaling a table scales the IJG quality's scale factor, so this is the
+    same file coded at a higher or lower quality, for any table. 0.5 gives the file's tables exactly.
+
+    Args:
+        qtables: (B, 2, 8, 8) tables as in :class:`JpegSide`.
+        strength: 0..1.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be from 0 to 1, got {strength}")
+    scale = STRENGTH_RANGE ** (2.0 * strength - 1.0)
+    return (qtables * scale).round().clamp(1, 255)
+
+
+def parse_strength(value: str | float) -> float:
+    """A strength from a number 0..1 or a preset name (:data:`STRENGTH_PRESETS`); ValueError otherwise."""
+    if isinstance(value, str) and value in STRENGTH_PRESETS:
+        return STRENGTH_PRESETS[value]
+    try:
+        strength = float(value)
+    except ValueError:
+        presets = ", ".join(STRENGTH_PRESETS)
+        raise ValueError(f"strength is a number from 0 to 1 or one of {presets}, got {value!r}") from None
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be from 0 to 1, got {value}")
+    return strength
+
+
 class RestorationModel(nn.Module):
     """Maps a decoded JPEG to its restoration.
 
@@ -122,10 +156,33 @@ class RestorationModel(nn.Module):
     def forward(self, image: Tensor, side: JpegSide) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def with_strength(self, strength: float) -> RestorationModel:
+        """This model restoring at ``strength`` (0: keep texture and grain .. 1: remove every artifact), a model
+        that shares its weights; without it, each model restores at its best-PSNR setting. A family with a control
+        overrides this; others refuse, since no setting of theirs trades artifacts against detail."""
+        raise ValueError(f"{type(self).__name__} has no strength control: restore without a strength")
+
     def load_smaller_state(self, state: dict[str, Tensor]) -> None:
         """Load the weights of this architecture built with fewer channels or layers so that this larger copy
         computes the same function: a warm start that adds capacity without losing what was learned (Net2Net)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be warm-started from a smaller copy")
+
+
+class SteeredTables(RestorationModel):
+    """A model told tables steered by a strength (:func:`steer_tables`) in place of the file's, for the families whose
+    restoration follows the tables they are given (the table-conditioned default model; per-quality families, whose
+    member is chosen by them). Only the model sees them: the DCT consistency step keeps the file's own."""
+
+    def __init__(self, model: RestorationModel, strength: float) -> None:
+        super().__init__()
+        steer_tables(torch.ones(1, 2, 8, 8), strength)  # checks the range now, not at the first image
+        self.model = model
+        self.strength = strength
+        self.channels, self.side_info, self.size_multiple = model.channels, model.side_info, model.size_multiple
+        self.autocast_safe = model.autocast_safe
+
+    def forward(self, image: Tensor, side: JpegSide) -> Tensor:
+        return self.model(image, dataclasses.replace(side, qtables=steer_tables(side.qtables, self.strength)))
 
 
 def native_bf16(device: torch.device) -> bool:

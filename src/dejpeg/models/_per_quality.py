@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from dejpeg.jpeg import estimate_quality
-from dejpeg.models._base import JpegSide, RestorationModel
+from dejpeg.models._base import JpegSide, RestorationModel, SteeredTables
 
 
 def nearest_member(members: Mapping[int, str], luma_table: np.ndarray | Tensor) -> tuple[int, str]:
@@ -49,6 +49,14 @@ class PerQualityModel(RestorationModel):
     def member_for(self, qtables: np.ndarray | Tensor) -> tuple[int, str]:
         """The (training quality, name) of the member that restores a file with ``qtables`` (N, 8, 8), luma first."""
         return nearest_member(self.names, qtables[0])
+
+    def with_strength(self, strength: float) -> RestorationModel:
+        """The member nearest the quality of steered tables: a stronger restoration comes from a member trained at a
+        lower quality."""
+        if len(self.names) < 2:
+            only = ", ".join(self.names.values())
+            raise ValueError(f"{only} is this family's one member: it has no strength to choose")
+        return SteeredTables(self, strength)
 
     def forward(self, image: Tensor, side: JpegSide) -> Tensor:
         outputs = []

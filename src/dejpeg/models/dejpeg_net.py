@@ -19,7 +19,7 @@ from dejpeg.layers.block_dct import BLOCK, BlockDct, BlockIdct
 from dejpeg.layers.conditioning import FiLM, FiLMResBlock, qtable_features
 from dejpeg.layers.growth import widen_tensor
 from dejpeg.layers.int8 import Int8Conv2d
-from dejpeg.models._base import JpegSide, RestorationModel
+from dejpeg.models._base import JpegSide, RestorationModel, SteeredTables
 from dejpeg.models._registry import register_model
 
 
@@ -139,6 +139,11 @@ class DejpegNet(RestorationModel):
         )
         with exact(image):
             return ycbcr_jfif_to_rgb(torch.cat([y, cbcr], dim=1))
+
+    def with_strength(self, strength: float) -> RestorationModel:
+        """Told finer tables than the file's, the network takes the damage for smaller and changes less; told coarser
+        ones, it smooths more (in coefficient units of the coarser steps)."""
+        return SteeredTables(self, strength)
 
     def load_smaller_state(self, state: dict[str, Tensor]) -> None:
         """Warm-start from a DejpegNet with narrower stages and/or fewer residual blocks per stage (see
