@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from dejpeg.arrays import u8_to_tensor
 from dejpeg.codec import DecodedJpeg, decode_luma, read_coefficients, read_jpeg
-from dejpeg.codec.images import PNG_COMPRESS_LEVEL, save_image
+from dejpeg.codec.images import PNG_COMPRESS_LEVEL, Encoding, save_image
 from dejpeg.jpeg import (
     JpegCoefficients,
     coefficients_in_range,
@@ -93,8 +93,15 @@ def _load_run(run: Path) -> nn.Module:
     return net
 
 
-def _to_u8(image: Tensor, gray: bool) -> np.ndarray:
-    array = image[0].clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+#: The integer samples of each output bit depth.
+SAMPLE_TYPES = {8: torch.uint8, 16: torch.uint16}
+
+
+def _to_samples(image: Tensor, gray: bool, bit_depth: int = 8) -> np.ndarray:
+    """The restoration rounded to ``bit_depth`` bits: [0, 1] onto 0..2**bit_depth - 1, so that 8-bit v is 16-bit
+    v * 257 (as PNG and TIFF scale between depths)."""
+    peak = float((1 << bit_depth) - 1)
+    array = image[0].clamp(0, 1).mul(peak).round().to(SAMPLE_TYPES[bit_depth]).permute(1, 2, 0).cpu().numpy()
     return array[..., 0] if gray else array
 
 
@@ -168,6 +175,7 @@ def restore_array(
     progress: bool = False,
     consistency: bool = True,
     strength: float | str | None = None,
+    bit_depth: int = 8,
 ) -> np.ndarray:
     """Restore a decoded JPEG given the tables it was coded with.
 
@@ -185,10 +193,13 @@ def restore_array(
         progress: a progress bar over the tiles when the image has several.
         consistency: project into the intervals of ``coefficients`` (when given).
         strength: 0..1 or a preset, as in :func:`load_model`; the consistency step keeps the file's own tables.
+        bit_depth: 8, or 16 to keep what the network computes between grey levels (for 16-bit PNG and TIFF).
 
     Returns:
-        uint8 array of the same shape.
+        uint8 (uint16 for ``bit_depth`` 16) array of the same shape.
     """
+    if bit_depth not in SAMPLE_TYPES:
+        raise ValueError(f"bit_depth must be one of {sorted(SAMPLE_TYPES)}, got {bit_depth}")
     tables = np.asarray(qtables, dtype=np.float32).reshape(-1, 8, 8)
     if not (np.isfinite(tables).all() and tables.min() >= 1):  # the model divides coefficients by them
         raise ValueError(f"quantization steps must be finite and 1 or more, got a minimum of {tables.min()}")
@@ -204,7 +215,7 @@ def restore_array(
     restored = _run_tiled(net, image, side, tile, overlap, projected, precision, progress)
     if not torch.isfinite(restored).all():  # NaN would be written as black, silently
         raise ValueError("restoration produced non-finite values")
-    return _to_u8(restored, gray)
+    return _to_samples(restored, gray, bit_depth)
 
 
 def _coefficients_or_none(
@@ -286,6 +297,7 @@ def _restore_jpeg(
     strict: bool,
     progress: bool = False,
     strength: float | str | None = None,
+    bit_depth: int = 8,
 ) -> tuple[np.ndarray, DecodedJpeg]:
     """Restore a JPEG (header checked before anything is decoded); returns the result and the decoded file."""
     net = load_model(model, device, strength)
@@ -300,6 +312,7 @@ def _restore_jpeg(
         precision=precision,
         progress=progress,
         consistency=consistency,
+        bit_depth=bit_depth,
     )
     return restored, jpeg
 
@@ -316,6 +329,7 @@ def restore(
     max_pixels: int | None = MAX_PIXELS,
     strict: bool = False,
     strength: float | str | None = None,
+    bit_depth: int = 8,
 ) -> np.ndarray:
     """Restore a JPEG file, JPEG bytes, or an already decoded uint8 array.
 
@@ -328,6 +342,7 @@ def restore(
     Corrupt data that the decoders recover from is warned of, or with ``strict`` refused (a ValueError).
     ``strength`` (0..1 or "gentle", "balanced", "strong") trades artifact removal against texture, as in
     :func:`load_model`; None is the model's best-PSNR setting.
+    ``bit_depth`` 16 returns uint16, keeping what the network computes between grey levels.
 
     Example:
         >>> restored = restore("photo.jpg")            # doctest: +SKIP
@@ -338,11 +353,13 @@ def restore(
         if qtables is None and quality is None:
             raise ValueError("a decoded array carries no quantization tables: pass qtables= or quality=")
         tables = np.asarray(qtables) if qtables is not None else ijg_qtables(quality)
-        return restore_array(source, tables, model, device, precision=precision, strength=strength)
+        return restore_array(source, tables, model, device, precision=precision, strength=strength, bit_depth=bit_depth)
     if qtables is not None or quality is not None:
         raise ValueError("qtables/quality are read from the file; pass them only with a decoded array")
     with _naming(source):
-        return _restore_jpeg(source, model, device, consistency, precision, max_pixels, strict, strength=strength)[0]
+        return _restore_jpeg(
+            source, model, device, consistency, precision, max_pixels, strict, strength=strength, bit_depth=bit_depth
+        )[0]
 
 
 def restore_file(
@@ -357,17 +374,26 @@ def restore_file(
     strict: bool = False,
     progress: bool = False,
     strength: float | str | None = None,
+    *,
+    quality: int | None = None,
+    subsampling: str | None = None,
+    bit_depth: int = 8,
 ) -> None:
-    """Restore a JPEG file into a lossless image file, keeping its EXIF (orientation) and colour profile.
+    """Restore a JPEG file into an image file in the format its suffix names (PNG, TIFF, BMP, WebP, JPEG, AVIF),
+    keeping its EXIF (orientation) and colour profile.
 
-    The output is written atomically: it either appears complete or not at all.
-    ``png_compress_level`` as in :func:`dejpeg.codec.images.save_image`; ``max_pixels``, ``strict`` and ``strength``
-    as in :func:`restore`; ``progress`` as in :func:`restore_array`.
+    The output is written atomically: it either appears complete or not at all, and never over ``source``.
+    ``quality``, ``subsampling``, ``bit_depth`` and ``png_compress_level`` as in
+    :class:`dejpeg.codec.images.Encoding` (e.g. ``quality=90`` for a JPEG, WebP or AVIF; ``bit_depth=16`` for
+    PNG or TIFF), checked before anything is restored; ``max_pixels``, ``strict`` and ``strength`` as in
+    :func:`restore`; ``progress`` as in :func:`restore_array`.
     """
+    encoding = Encoding(quality, subsampling, bit_depth, png_compress_level)
+    encoding.format_for(Path(destination).suffix)
+    if Path(destination).exists() and os.path.samefile(source, destination):
+        raise ValueError(f"refusing to overwrite the input {source} with its restoration")
     with _naming(source):
         restored, jpeg = _restore_jpeg(
-            source, model, device, consistency, precision, max_pixels, strict, progress, strength
+            source, model, device, consistency, precision, max_pixels, strict, progress, strength, bit_depth
         )
-    save_image(
-        restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, png_compress_level=png_compress_level
-    )
+    save_image(restored, destination, exif=jpeg.exif, icc_profile=jpeg.icc_profile, encoding=encoding)

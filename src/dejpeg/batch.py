@@ -4,8 +4,10 @@ stopping cleanly on SIGINT/SIGTERM, and decoding and encoding in threads while t
 The manifest (``dejpeg-manifest.jsonl`` in the output directory) is an append-only log: every run appends one
 JSON row per input it meets, written before the output is renamed into place, so a kill at any point leaves no
 output the manifest does not know. A re-run skips an input whose row says ``restored`` only after checking the
-input's size and mtime and the output's size and mtime against that row; an output the manifest records but whose
-input changed since is restored again; any other existing output is kept unless asked to overwrite it.
+input's size and mtime, the output's size and mtime and the output's settings (quality, subsampling, bit depth)
+against that row. What happens to other existing outputs is the run's ``existing`` policy (:data:`EXISTING`).
+An output is never written over its own input, and an input that is an output of an earlier run (a JPEG written
+beside the originals) is not restored again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import nn
 
 from dejpeg.api import _naming, decode_for_restore, restore_array
 from dejpeg.codec import DecodedJpeg
-from dejpeg.codec.images import LOSSLESS_SUFFIXES, PNG_COMPRESS_LEVEL, encode_image
+from dejpeg.codec.images import OUTPUT_SUFFIXES, Encoding, encode_image
 from dejpeg.files import TEMPORARY_NAME, atomic_write_bytes
 from dejpeg.jpeg import JpegCoefficients
 from dejpeg.jpeg.header import MAX_PIXELS
@@ -43,6 +45,12 @@ STOP_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 DONE = "restored before"
 FAILED_BEFORE = "failed before (--retry-failed retries it)"
 EXISTS = "exists (use --overwrite)"
+KEPT = "exists (--skip-existing)"
+EARLIER_OUTPUT = "an output of an earlier run"
+#: What a run does with an output that exists already: "update" (the default) restores again the outputs the manifest
+#: records whose input or settings changed since, and keeps every other; "skip" keeps every existing output, trusting
+#: that it exists (no manifest needed); "overwrite" replaces them all.
+EXISTING = ("update", "skip", "overwrite")
 SLOWEST_SHOWN = 3
 
 
@@ -53,7 +61,7 @@ class RestoreOptions:
     device: str = "cpu"
     consistency: bool = True
     precision: str = "auto"
-    png_compress_level: int = PNG_COMPRESS_LEVEL
+    encoding: Encoding = Encoding()
     max_pixels: int | None = MAX_PIXELS
     strict: bool = False
     tile_progress: bool = False
@@ -71,6 +79,10 @@ class Job:
     input_name: str
     size: int
     mtime_ns: int
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True)
 
 
 def _fingerprint(*parts: object) -> int:
@@ -105,30 +117,35 @@ class Manifest:
         source = (row["input"], row["input_size"], row["input_mtime_ns"])
         if row["status"] == "restored":
             output = (row["output"], row["output_size"], row["output_mtime_ns"])
-            self._finished.add(_fingerprint(*source, *output))
+            settings = _settings_key(row.get("settings", {}))  # rows without are of 8-bit lossless outputs
+            self._finished.add(_fingerprint(*source, *output, settings))
             self._written.add(_fingerprint(*output))
         elif row["status"] == "failed":
             self._failed.add(_fingerprint(*source))
 
-    def finished(self, job: Job, output: os.stat_result) -> bool:
-        """Whether a ``restored`` row matches the input as it is now and the output as it is now."""
+    def finished(self, job: Job, output: os.stat_result, settings: dict[str, Any]) -> bool:
+        """Whether a ``restored`` row matches the input as it is now, and the output as it is now written with
+        ``settings`` (:meth:`dejpeg.codec.images.Encoding.settings`)."""
         key = (job.input_name, job.size, job.mtime_ns, job.output_name, output.st_size, output.st_mtime_ns)
-        return _fingerprint(*key) in self._finished
+        return _fingerprint(*key, _settings_key(settings)) in self._finished
 
-    def written(self, job: Job, output: os.stat_result) -> bool:
-        """Whether an earlier run wrote the output as it is now (so replacing it loses nothing of anyone's)."""
-        return _fingerprint(job.output_name, output.st_size, output.st_mtime_ns) in self._written
+    def written(self, name: str, size: int, mtime_ns: int) -> bool:
+        """Whether a run wrote the output ``name`` (below the output directory) as it is now: replacing it loses
+        nothing of anyone's, and restoring it again would restore a restoration."""
+        return _fingerprint(name, size, mtime_ns) in self._written
 
     def failed_before(self, job: Job) -> bool:
         return _fingerprint(job.input_name, job.size, job.mtime_ns) in self._failed
 
     def append(self, row: dict[str, Any]) -> None:
-        """One line, flushed at once: what a kill leaves is at most one cut line."""
+        """One line, flushed at once: what a kill leaves is at most one cut line. Remembered too: a folder walked
+        later in the run may hold its output."""
         if self._file is None:
             return
         with self._lock:
             self._file.write(json.dumps(row) + "\n")
             self._file.flush()
+            self._remember(row)
 
     def close(self) -> None:
         if self._file is not None:
@@ -184,7 +201,7 @@ class Summary:
 
 def remove_stale_temporaries(folder: Path, only_for: str | None = None) -> int:
     """Delete the temporary files an interrupted run left in ``folder`` (of outputs named ``only_for``, or of any
-    lossless output); returns how many. Not safe while another run writes into the same folder."""
+    output format); returns how many. Not safe while another run writes into the same folder."""
     removed = 0
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -192,7 +209,7 @@ def remove_stale_temporaries(folder: Path, only_for: str | None = None) -> int:
             if not match or not entry.is_file(follow_symlinks=False):
                 continue
             name = match.group(1)
-            if name == only_for or (only_for is None and os.path.splitext(name)[1].lower() in LOSSLESS_SUFFIXES):
+            if name == only_for or (only_for is None and os.path.splitext(name)[1].lower() in OUTPUT_SUFFIXES):
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
     return removed
@@ -204,8 +221,8 @@ class Batch:
     :func:`dejpeg.api.restore_file` (the same functions run) in less time.
 
     ``output_root`` is the output directory (the manifest goes there), or None for a single output file.
-    ``report(source, row)`` is called for every row (e.g. to print failures). Existing outputs are replaced only with
-    ``overwrite``; inputs that failed before are retried only with ``retry_failed``.
+    ``report(source, row)`` is called for every row (e.g. to print failures). ``existing`` says what to do with
+    existing outputs (:data:`EXISTING`); inputs that failed before are retried only with ``retry_failed``.
     """
 
     def __init__(
@@ -213,15 +230,17 @@ class Batch:
         model: nn.Module,
         options: RestoreOptions,
         output_root: Path | None,
-        overwrite: bool = False,
+        existing: str = "update",
         retry_failed: bool = False,
         workers: int = min(4, os.cpu_count() or 1),
         report: Callable[[Path, dict[str, Any]], None] = lambda source, row: None,
     ) -> None:
         self.model = model
         self.options = options
+        if existing not in EXISTING:
+            raise ValueError(f"existing must be one of {list(EXISTING)}, got {existing!r}")
         self.output_root = output_root
-        self.overwrite = overwrite
+        self.existing = existing
         self.retry_failed = retry_failed
         self.workers = max(1, workers)
         self.report = report
@@ -231,6 +250,7 @@ class Batch:
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._targets_written: set[int] = set()  # fingerprints of the outputs this run wrote
+        self._settings: dict[str, dict[str, Any]] = {}  # by output suffix
 
     def run(self, pairs: Iterable[tuple[Path, Path]]) -> Summary:
         """Restore every pair (or stop at SIGINT/SIGTERM after the files in hand); the summary says what happened."""
@@ -321,20 +341,42 @@ class Batch:
         self._ready_folders.add(folder)
 
     def _skip_reason(self, job: Job) -> str | None:
-        """Why not to restore ``job`` (None: restore it); a ValueError for an output this run already wrote."""
+        """Why not to restore ``job`` (None: restore it); a ValueError for an output that is its input or that this
+        run already wrote."""
         try:
             output = job.target.stat()
         except FileNotFoundError:
             output = None
-        if output is not None and self.manifest.finished(job, output):
+        if output is not None and os.path.samestat(output, job.source.stat()):
+            raise ValueError(f"refusing to overwrite the input with its restoration {job.target} (see --suffix)")
+        if self._earlier_output(job):
+            return EARLIER_OUTPUT
+        if output is not None and self.manifest.finished(job, output, self.settings(job.target.suffix)):
             return DONE
         if not self.retry_failed and self.manifest.failed_before(job):
             return FAILED_BEFORE
         if output is not None:
             self._check_not_written_by_this_run(job)
-            if not (self.overwrite or self.manifest.written(job, output)):  # an input changed since: redo it
+            if self.existing == "skip":
+                return KEPT
+            ours = self.manifest.written(job.output_name, output.st_size, output.st_mtime_ns)
+            if not (self.existing == "overwrite" or ours):  # ours: its input or settings changed since, redo it
                 return EXISTS
         return None
+
+    def settings(self, suffix: str) -> dict[str, Any]:
+        """:meth:`dejpeg.codec.images.Encoding.settings` of the run's encoding, once per suffix."""
+        if suffix not in self._settings:
+            self._settings[suffix] = self.options.encoding.settings(suffix)
+        return self._settings[suffix]
+
+    def _earlier_output(self, job: Job) -> bool:
+        """Whether the input is an output the manifest records as it is now: JPEGs written beside the originals
+        would otherwise be restored again by the next run, into names of their own."""
+        if self.output_root is None:
+            return False
+        below = os.path.relpath(job.input_name, os.path.abspath(self.output_root))
+        return not below.startswith(os.pardir) and self.manifest.written(below, job.size, job.mtime_ns)
 
     def _check_not_written_by_this_run(self, job: Job) -> None:
         """Remembered, not read from mtimes: a file system's clock ticks too coarsely to tell a file written just
@@ -370,6 +412,7 @@ class Batch:
                     precision=self.options.precision,
                     progress=self.options.tile_progress,
                     consistency=self.options.consistency,
+                    bit_depth=self.options.encoding.bit_depth,
                 )
         except Exception as error:  # a bad file must not stop the batch: it gets a row, and the batch goes on
             self._fail(job, error, time.perf_counter() - started)
@@ -381,9 +424,7 @@ class Batch:
     def _write(self, job: Job, restored: np.ndarray, jpeg: DecodedJpeg, seconds: float) -> None:
         began = time.perf_counter() - seconds  # the file's clock: its row counts decoding and restoring too
         try:
-            data = encode_image(
-                restored, job.target.suffix, jpeg.exif, jpeg.icc_profile, self.options.png_compress_level
-            )
+            data = encode_image(restored, job.target.suffix, jpeg.exif, jpeg.icc_profile, self.options.encoding)
             self._store(job, data, int(restored.shape[0] * restored.shape[1]), began)
         except Exception as error:
             self._fail(job, error, time.perf_counter() - began)
@@ -417,6 +458,7 @@ class Batch:
                 "status": "restored",
                 "output_size": output.st_size,
                 "output_mtime_ns": output.st_mtime_ns,
+                "settings": self.settings(job.target.suffix),
                 "pixels": pixels,
                 "seconds": round(seconds, 4),
             },

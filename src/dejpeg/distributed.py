@@ -162,13 +162,13 @@ class RayBatch(Batch):
         model: nn.Module,
         options: RestoreOptions,
         output_root: Path | None,
-        overwrite: bool = False,
+        existing: str = "update",
         retry_failed: bool = False,
         cpus_per_actor: int = 4,
         chunk: int = 4,
         report: Callable[[Path, dict[str, Any]], None] = lambda source, row: None,
     ) -> None:
-        super().__init__(model, options, output_root, overwrite, retry_failed, 1, report)
+        super().__init__(model, options, output_root, existing, retry_failed, 1, report)
         self.cpus_per_actor = cpus_per_actor
         self.chunk = chunk
         #: Outputs whose actor died holding them: their temporary files are removed once the run is over.

@@ -179,9 +179,19 @@ def test_restore_several_inputs_refuse_a_file_name(jpeg_folder, tmp_path, capsys
     assert not out.exists()
 
 
-def test_restore_refuses_a_lossy_output_format_up_front(jpeg_folder, tmp_path, capsys, no_model_load):
-    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(tmp_path / "out.jpg")]) == 2
-    assert "unsupported output format '.jpg'" in _one_error_line(capsys.readouterr().err, "restore")
+@pytest.mark.parametrize(
+    ("output", "options", "message"),
+    [
+        ("out.gif", [], "unsupported output format '.gif'"),
+        ("out.jpg", ["--bit-depth", "16"], "JPEG cannot hold 16-bit samples"),
+        ("out.png", ["--quality", "90"], "PNG is lossless"),
+    ],
+)
+def test_restore_refuses_an_output_format_or_option_up_front(
+    jpeg_folder, tmp_path, capsys, no_model_load, output, options, message
+):
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(tmp_path / output), *options]) == 2
+    assert message in _one_error_line(capsys.readouterr().err, "restore")
 
 
 @pytest.mark.parametrize("bad", [["--quality", "0"], ["--quality", "101"], ["--ratio", "0"], ["--ratio", "1.5"]])

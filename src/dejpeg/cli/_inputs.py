@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from dejpeg.codec.images import LOSSLESS_SUFFIXES
+from dejpeg.codec.images import OUTPUT_SUFFIXES
 from dejpeg.files import IMAGE_SUFFIXES
 from dejpeg.models import PRECISIONS, STRENGTH_PRESETS, parse_strength
 
@@ -215,22 +216,46 @@ def expand_inputs(inputs: list[str], suffixes: set[str], recursive: bool = False
     return found
 
 
+#: The name of an output in a directory: its input's name without the suffix.
+STEM = "{stem}"
+
+
+def check_name_template(template: str) -> str:
+    """``template`` if it names each output after its input (``{stem}`` and nothing else in braces, no folder),
+    else a ValueError: outputs named otherwise would all collide."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as error:
+        raise ValueError(f"bad name template {template!r}: {error}") from error
+    if fields.count("stem") != 1 or len(fields) != 1 or "/" in template or os.sep in template:
+        raise ValueError(f"a name template holds {STEM} once, no other field and no folder, e.g. {STEM}_restored; "
+                         f"got {template!r}")  # fmt: skip
+    return template
+
+
 @dataclass(frozen=True)
 class OutputLayout:
-    """Where outputs go: ``root`` itself (one input, an output file) or below the directory ``root``."""
+    """Where outputs go: ``root`` itself (one input, an output file) or below the directory ``root``, named by
+    ``template`` (see :func:`check_name_template`) with ``suffix``."""
 
     root: Path
     as_directory: bool
     suffix: str
+    template: str = STEM
 
     def target(self, relative: Path) -> Path:
         """The output of the input at ``relative`` (see :attr:`Inputs.relative`)."""
-        return self.root / relative.with_suffix(self.suffix) if self.as_directory else self.root
+        if not self.as_directory:
+            return self.root
+        return self.root / relative.parent / (self.template.format(stem=relative.stem) + self.suffix)
 
 
-def output_layout(many: bool, out: str, suffix: str, file_suffixes: set[str]) -> OutputLayout:
+def output_layout(
+    many: bool, out: str, suffix: str, file_suffixes: set[str], template: str | None = None
+) -> OutputLayout:
     """``out`` is a directory when it exists as one or ends with a slash (then it is created), and must be one for a
-    folder or several inputs (``many``); a single output file must end in one of ``file_suffixes``."""
+    folder or several inputs (``many``); a single output file must end in one of ``file_suffixes``. A name
+    ``template`` (default :data:`STEM`) is for outputs in a directory only."""
     out_path = Path(out)
     as_directory = out_path.is_dir() or out.endswith(("/", os.sep))
     if many and not as_directory:
@@ -244,7 +269,9 @@ def output_layout(many: bool, out: str, suffix: str, file_suffixes: set[str]) ->
             f"unsupported output format {out_path.suffix!r} for {out}; use one of {sorted(file_suffixes)}, "
             "or end a directory with /"
         )
-    return OutputLayout(out_path, as_directory, suffix)
+    if template is not None and not as_directory:
+        raise ValueError(f"a name template names the outputs in a directory; {out} is an output file")
+    return OutputLayout(out_path, as_directory, suffix, check_name_template(template or STEM))
 
 
 def check_targets(files: list[Path], targets: list[Path]) -> None:
@@ -277,7 +304,7 @@ def create_parents(targets: list[Path]) -> None:
 __all__ = [
     "IMAGE_SUFFIXES",
     "JPEG_SUFFIXES",
-    "LOSSLESS_SUFFIXES",
+    "OUTPUT_SUFFIXES",
     "InputStream",
     "Inputs",
     "OutputLayout",

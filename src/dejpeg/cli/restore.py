@@ -14,8 +14,9 @@ from dejpeg.api import load_model
 from dejpeg.batch import MANIFEST_NAME, Batch, RestoreOptions
 from dejpeg.cli._inputs import (
     JPEG_SUFFIXES,
-    LOSSLESS_SUFFIXES,
     MODEL_HELP,
+    OUTPUT_SUFFIXES,
+    STEM,
     InputStream,
     OutputLayout,
     add_consistency_option,
@@ -26,10 +27,13 @@ from dejpeg.cli._inputs import (
     int_in_range,
     output_layout,
 )
-from dejpeg.codec.images import PNG_COMPRESS_LEVEL
+from dejpeg.codec.images import DEFAULT_QUALITY, PNG_COMPRESS_LEVEL, SUBSAMPLINGS, Encoding
 from dejpeg.distributed import RAY_MISSING, RayBatch, ray_available, ray_cluster
 from dejpeg.jpeg.header import MAX_PIXELS
 from dejpeg.models import resolve_precision
+
+#: ``--format`` -> the suffix of the outputs in a directory.
+FORMATS = {"png": ".png", "tif": ".tif", "bmp": ".bmp", "webp": ".webp", "jpeg": ".jpg", "avif": ".avif"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,12 +43,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         required=True,
-        help="output file (one input; .png, .bmp, .tif, .tiff or .webp) or directory (a folder or several inputs; "
-        "an existing one, or a path ending in / to create)",
+        help="output file (one input; its suffix names the format: .png, .tif, .tiff, .bmp, .webp, .jpg, .jpeg or "
+        ".avif) or directory (a folder or several inputs; an existing one, or a path ending in / to create; it may "
+        "be the inputs' own folder, with a --suffix)",
     )
     p.add_argument("--model", default=None, help=MODEL_HELP)
     add_strength_option(p)
-    p.add_argument("--format", default="png", choices=["png", "bmp", "tif", "webp"], help="format in a directory")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="format of the outputs in a directory (default png): png, tif, bmp and webp are lossless (webp lossy "
+        "with --quality); jpeg and avif are written at --quality. An output file's suffix names its format",
+    )
+    p.add_argument(
+        "--quality",
+        type=int_in_range(1, 100),
+        metavar="1-100",
+        help=f"quality of jpeg and avif output (default {DEFAULT_QUALITY}); makes webp lossy",
+    )
+    p.add_argument(
+        "--subsampling",
+        choices=SUBSAMPLINGS,
+        help="chroma subsampling of jpeg and avif output (default 444: the restored colours at full resolution; "
+        "420: smaller files)",
+    )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="16: png and tif output of 16-bit samples, keeping what the network computes between grey levels "
+        "(8-bit v is written as v * 257; default 8)",
+    )
+    p.add_argument(
+        "--suffix",
+        metavar="TEMPLATE",
+        help=f"name of each output in a directory, {STEM} being the input's name without its suffix (default {STEM}; "
+        f"e.g. {STEM}_restored to write beside the originals with -o set to their folder). An output is never "
+        "written over its input",
+    )
     p.add_argument("--recursive", action="store_true", help="also restore the JPEGs of subfolders, mirroring them")
     add_device_option(p)
     add_precision_option(p)
@@ -66,11 +103,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"refuse images of more pixels, before decoding them (default {MAX_PIXELS}, Pillow's; 0: no limit)",
     )
     p.add_argument("--strict", action="store_true", help="refuse files with corrupt data (default: warn, restore)")
-    p.add_argument(
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument(
         "--overwrite",
         action="store_true",
-        help=f"replace existing outputs (by default one that {MANIFEST_NAME} does not record as restored from the "
-        "input as it is now is skipped)",
+        help=f"replace every existing output. By default a re-run skips the outputs {MANIFEST_NAME} records as "
+        "restored from the input as it is now with the same settings, restores again those whose input or "
+        "settings (--format, --quality, --subsampling, --bit-depth) changed since, and keeps any other file",
+    )
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep every existing output, even one whose input or settings changed since it was written: a re-run "
+        "continues where the last one stopped, judging by existence alone (also with no manifest)",
     )
     p.add_argument(
         "--retry-failed",
@@ -107,20 +152,45 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None and args.device != "cpu":
         raise ValueError("--ray restores on CPUs: leave --device out")
     inputs = InputStream(args.inputs, JPEG_SUFFIXES, args.recursive)
-    layout = output_layout(inputs.many, args.output, f".{args.format}", set(LOSSLESS_SUFFIXES))  # before the model
+    suffix = FORMATS[args.format or "png"]
+    layout = output_layout(inputs.many, args.output, suffix, set(OUTPUT_SUFFIXES), args.suffix)  # before the model
+    if (
+        args.format
+        and not layout.as_directory
+        and OUTPUT_SUFFIXES[layout.root.suffix.lower()] != OUTPUT_SUFFIXES[suffix]
+    ):
+        raise ValueError(f"--format {args.format} asks for another format than the output file {layout.root} names")
+    encoding = Encoding(args.quality, args.subsampling, args.bit_depth, args.png_level)
+    encoding.format_for(layout.target(Path("x.jpg")).suffix)  # e.g. 16 bits in a JPEG
     check_targets(inputs.named_files, [layout.target(Path(f.name)) for f in inputs.named_files])
+    _check_folders_keep_their_inputs(inputs, layout)
     with ray_cluster(args.ray) if args.ray is not None else contextlib.nullcontext():  # a bad address: before the model
-        return _restore(args, inputs, layout)
+        return _restore(args, inputs, layout, encoding)
 
 
-def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout) -> int:
+def _check_folders_keep_their_inputs(inputs: InputStream, layout: OutputLayout) -> None:
+    """Refuse, before any work, to name the restorations of a folder's JPEGs as the JPEGs themselves (JPEG output
+    into the inputs' folder without a --suffix). Names are compared ignoring case, as some file systems do; the
+    batch also refuses, file by file, any other output that is its own input."""
+    root = layout.root.resolve()
+    if not (layout.as_directory and any(path.is_dir() and path.resolve() == root for path in inputs.named)):
+        return
+    for name in (f"photo{suffix}" for suffix in sorted(JPEG_SUFFIXES)):
+        if layout.target(Path(name)).name.lower() == name:
+            raise ValueError(
+                f"{layout.root} holds the inputs, and {layout.template}{layout.suffix} would name each restoration "
+                f"as its input: give a --suffix such as {STEM}_restored"
+            )
+
+
+def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout, encoding: Encoding) -> int:
     model = load_model(args.model, args.device, args.strength)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
     options = RestoreOptions(
         device=args.device,
         consistency=args.consistency,
         precision=args.precision,
-        png_compress_level=args.png_level,
+        encoding=encoding,
         max_pixels=args.max_pixels or None,
         strict=args.strict,
         tile_progress=not (args.quiet or args.ray),  # an actor's bars would go to the driver's log
@@ -133,12 +203,11 @@ def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout
                 bar.write(f"failed: {source}: {row['error']}", file=sys.stderr)
 
         root = layout.root if layout.as_directory else None
+        existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "update"
         if args.ray is None:
-            batch = Batch(model, options, root, args.overwrite, args.retry_failed, report=report)
+            batch = Batch(model, options, root, existing, args.retry_failed, report=report)
         else:
-            batch = RayBatch(
-                model, options, root, args.overwrite, args.retry_failed, args.ray_cpus, args.ray_chunk, report
-            )
+            batch = RayBatch(model, options, root, existing, args.retry_failed, args.ray_cpus, args.ray_chunk, report)
         summary = batch.run((source, layout.target(relative)) for source, relative in inputs)
     if note := inputs.skipped_note("JPEG"):
         print(f"dejpeg restore: {note}", file=sys.stderr)
