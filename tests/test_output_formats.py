@@ -277,3 +277,25 @@ def test_changed_settings_redo_outputs_unless_skip_existing(tmp_path, natural_im
     (out / MANIFEST_NAME).unlink()  # outputs the manifest no longer knows: someone's files, kept either way
     assert run("--bit-depth", "16") == {"p0.png": EXISTS, "p1.png": EXISTS}
     assert run("--bit-depth", "16", "--skip-existing") == {"p0.png": KEPT, "p1.png": KEPT}
+
+
+def test_changed_model_strength_or_consistency_redo_outputs(tmp_path, natural_image):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "p0.jpg").write_bytes(encode(natural_image(24, 32, seed=0), quality=25))
+
+    def run(*options: str) -> str:
+        before = len(_rows(out)) if (out / MANIFEST_NAME).exists() else 0
+        assert main(["restore", str(folder), "-o", str(out), "--quiet", *options]) == 0
+        (row,) = _rows(out)[before:]
+        return row.get("reason", row["status"])
+
+    assert run() == "restored"
+    assert run() == DONE
+    assert run("--strength", "0.3") == "restored"
+    assert run("--strength", "0.3") == DONE
+    assert run("--strength", "0.3", "--no-consistency") == "restored"
+    assert run("--model", "spp") == "restored"
+    assert run("--model", "spp") == DONE
+    assert run() == "restored"  # back to the default model, default strength and consistency
+    assert run() == DONE

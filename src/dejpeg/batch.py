@@ -65,6 +65,10 @@ class RestoreOptions:
     max_pixels: int | None = MAX_PIXELS
     strict: bool = False
     tile_progress: bool = False
+    #: What else shapes the output (a model other than the default, a strength, no consistency step), recorded in
+    #: the manifest with the encoding's settings so that a re-run with other ones redoes the outputs. Only
+    #: non-default values: a manifest written before this field existed stays up to date for default runs.
+    restoration: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -365,9 +369,10 @@ class Batch:
         return None
 
     def settings(self, suffix: str) -> dict[str, Any]:
-        """:meth:`dejpeg.codec.images.Encoding.settings` of the run's encoding, once per suffix."""
+        """:meth:`dejpeg.codec.images.Encoding.settings` of the run's encoding and the restoration's non-default
+        settings, once per suffix."""
         if suffix not in self._settings:
-            self._settings[suffix] = self.options.encoding.settings(suffix)
+            self._settings[suffix] = {**self.options.encoding.settings(suffix), **dict(self.options.restoration)}
         return self._settings[suffix]
 
     def _earlier_output(self, job: Job) -> bool:

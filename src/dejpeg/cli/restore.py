@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def restoration_settings(args: argparse.Namespace) -> tuple[tuple[str, Any], ...]:
+    """The non-default choices that change what a file restores to, for the manifest (a model given as a path is
+    named by its absolute path: the manifest's inputs are too)."""
+    settings: list[tuple[str, Any]] = []
+    if args.model is not None:
+        named_by_path = Path(args.model).exists()
+        settings.append(("model", os.path.abspath(args.model) if named_by_path else args.model))
+    if args.strength is not None:
+        settings.append(("strength", args.strength))
+    if not args.consistency:
+        settings.append(("consistency", False))
+    return tuple(settings)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.ray is not None and not ray_available():
         raise RuntimeError(RAY_MISSING)
@@ -194,6 +209,7 @@ def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout
         max_pixels=args.max_pixels or None,
         strict=args.strict,
         tile_progress=not (args.quiet or args.ray),  # an actor's bars would go to the driver's log
+        restoration=restoration_settings(args),
     )
     with tqdm(desc="restore", unit="img", disable=args.quiet) as bar:
 
