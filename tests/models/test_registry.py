@@ -20,7 +20,10 @@ from dejpeg.models import (
 from dejpeg.models import _registry as registry
 from dejpeg.models._registry import sha256_file
 
-TINY = {"dejpeg_net": {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1}}
+TINY = {
+    "dejpeg_net": {"luma_width": 8, "luma_blocks": 1, "chroma_width": 8, "chroma_blocks": 1},
+    "qgac": {"width": 8, "coefficient_channels": 2, "per_frequency": 1, "chroma_width": 4, "manifold_channels": 4},
+}
 
 
 def _tables(batch: int, quality: int = 20) -> torch.Tensor:
