@@ -64,7 +64,8 @@ def chromium(width: int = 1000, height: int = 760, downloads: Path | None = None
                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             )
             if downloads is not None:
-                driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+                behavior = {"behavior": "allow", "downloadPath": str(downloads)}
+                driver.execute_cdp_cmd("Browser.setDownloadBehavior", behavior)
             yield driver
         finally:
             driver.quit()

@@ -111,7 +111,7 @@ def test_folder_gets_one_page_per_jpeg_and_an_index(tmp_path, natural_image, cap
         "sub/c.html",
     ]
     index = (out / "index.html").read_text()
-    assert re.findall(r'href="([^"]+)"', index) == ["a.html", "b.html", "sub/c.html"]
+    assert re.findall(r'<a href="([^"]+)"', index) == ["a.html", "b.html", "sub/c.html"]
     rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(<td>.*?)</tr>", index)]
     assert [row[3] for row in rows] == ["20", "30", "40"]  # the quality of each JPEG
     assert [row[5] for row in rows] == ["inf"] * 3  # these "restorations" are the originals

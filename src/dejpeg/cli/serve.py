@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dejpeg.api import load_model
 from dejpeg.cli._inputs import int_in_range
 from dejpeg.models import default_model_name, resolve_precision
 from dejpeg.viewer import SERVE_MISSING, serve_available
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -66,5 +71,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"dejpeg serve: http://{url_host}:{port}/ (Ctrl-C stops it)", flush=True)
         if not ipaddress.ip_address(host).is_loopback:
             print(f"dejpeg serve: anyone who can reach {host}:{port} can upload files", file=sys.stderr, flush=True)
-        server.run(sockets=[sock])
+        _run_until_stopped(server, sock)
+    print("dejpeg serve: stopped, and removed the uploads and their results", file=sys.stderr)
     return 0
+
+
+def _run_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Serve until Ctrl-C or SIGTERM. uvicorn shuts down gracefully, then raises the signal again for the handler it
+    found; that handler is this one, which lets the temporary folder be removed (the default would kill the process
+    first, or print a traceback)."""
+    previous = {signum: signal.signal(signum, lambda number, frame: None) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -26,6 +26,7 @@ def _document(title: str, body: str, scripts: tuple[str, ...] = ()) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'  # no icon: browsers would ask the server for /favicon.ico
         f"<title>{html.escape(title)}</title>\n<style>\n{asset('viewer.css')}</style>\n</head>\n"
         f"<body>\n{body}\n{inline}</body>\n</html>\n"
     )
