@@ -21,14 +21,14 @@ def asset(name: str) -> str:
     return files("dejpeg.viewer").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _document(title: str, body: str, scripts: tuple[str, ...] = ()) -> str:
+def _document(title: str, body: str, scripts: tuple[str, ...] = (), kind: str = "dj-page") -> str:
     inline = "".join(f"<script>\n{asset(name)}</script>\n" for name in scripts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<link rel="icon" href="data:,">\n'  # no icon: browsers would ask the server for /favicon.ico
         f"<title>{html.escape(title)}</title>\n<style>\n{asset('viewer.css')}</style>\n</head>\n"
-        f"<body>\n{body}\n{inline}</body>\n</html>\n"
+        f'<body class="{kind}">\n{body}\n{inline}</body>\n</html>\n'
     )
 
 
@@ -83,12 +83,12 @@ def comparison_page(comparison: Comparison, index_href: str | None = None) -> st
         f"estimated JPEG quality <b>{quality_text(comparison)}</b>",
         f"restored by <b>{html.escape(comparison.restored_by)}</b>",
     ]
-    if (psnr := psnr_text(comparison)) is not None:
-        lines.append(f"PSNR against the original: <b>{psnr}</b>")
+    psnr = psnr_text(comparison)
+    scores = "" if psnr is None else f"<br>PSNR against the original: <b>{psnr}</b>"
     back = f'<a href="{html.escape(index_href)}">&larr; all images</a> &middot; ' if index_href else ""
     body = (
         f"<h1>{html.escape(comparison.name)}</h1>\n"
-        f'<p class="dj-facts">{back}{" &middot; ".join(lines)}</p>\n'
+        f'<p class="dj-facts">{back}{" &middot; ".join(lines)}{scores}</p>\n'
         + viewer_markup(
             "viewer", before, after, facts["width"], facts["height"], f"JPEG q{comparison.quality.quality}", "restored"
         )
@@ -145,4 +145,4 @@ def app_page(model_name: str, max_bytes: int) -> str:
         + "</section>\n"
         f'<script id="dj-config" type="application/json">{config}</script>'
     )
-    return _document("dejpeg", body, ("viewer.js", "app.js"))
+    return _document("dejpeg", body, ("viewer.js", "app.js"), "dj-app")
