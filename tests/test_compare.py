@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -78,15 +79,19 @@ def test_page_restores_as_dejpeg_restore_does(photo, tmp_path):
     assert "restored by <b>dejpeg_net" in (tmp_path / "page.html").read_text()
 
 
-def test_quality_of_non_ijg_tables_is_the_nearest(photo, tmp_path):
-    tables = read_qtables(encode(decode(photo["jpeg"]), quality=37)) + 1  # IJG's q37 tables, each step one larger
+def test_quality_of_non_ijg_tables_is_the_one_dejpeg_info_prints(photo, tmp_path, capsys):
+    """IJG's q30 luma table with its q60 chroma table: the page states the nearest quality as ``dejpeg info`` does
+    (it reads a table per component, which for these tables gives another answer than one per table slot)."""
+    image = decode(photo["jpeg"])
+    tables = np.stack([read_qtables(encode(image, quality=30))[0], read_qtables(encode(image, quality=60))[1]])
     path = tmp_path / "odd.jpg"
-    path.write_bytes(encode(decode(photo["jpeg"]), qtables=tables))
+    path.write_bytes(encode(image, qtables=tables))
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert not info["quality_exact"] and info["quality"] != estimate_quality(read_qtables(path)).quality
     out = tmp_path / "odd.html"
     assert main(["compare", str(path), "-o", str(out), "--restored", str(photo["restored"]), "--quiet"]) == 0
-    estimate = estimate_quality(read_qtables(path))
-    assert not estimate.exact
-    assert f"<b>{estimate.quality} (nearest IJG quality, other tables)</b>" in out.read_text()
+    assert f"<b>{info['quality']} (nearest IJG quality, other tables)</b>" in out.read_text()
 
 
 def test_folder_gets_one_page_per_jpeg_and_an_index(tmp_path, natural_image, capsys):
@@ -156,6 +161,12 @@ def test_refusals_are_one_line_and_write_nothing(photo, tmp_path, capsys, proble
     err = capsys.readouterr().err
     assert code in (1, 2) and expected in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_help_describes_the_command(capsys):
+    assert main(["compare", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "one image pixel per screen pixel at 100 %, the file's estimated JPEG quality" in help_text
 
 
 def test_exif_orientation_turns_both_images(photo, tmp_path):

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="write HTML pages comparing JPEGs with their restorations (a slider, zoom, quality, PSNR)",
         description="Write a self-contained HTML page per JPEG (the images inside it; no network needed to open it): "
-        "a before/after slider with zoom and pan, one image pixel per screen pixel at 100 %%, the file's estimated "
+        "a before/after slider with zoom and pan, one image pixel per screen pixel at 100 %, the file's estimated "
         "JPEG quality and, given the originals, the PSNR of the JPEG and of its restoration. Several inputs or a "
         f"folder also get OUT/{INDEX}.",
     )

@@ -28,7 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "them), compared with a before/after slider and downloaded, singly or as a zip. Uploads and results live in "
         "a temporary folder, removed when the server stops (Ctrl-C).",
     )
-    p.add_argument("--port", type=int_in_range(0, 65535), default=8000, help="TCP port (default 8000; 0: any free one)")
+    p.add_argument(
+        "--port",
+        type=int_in_range(0, 65535),
+        default=8000,
+        metavar="PORT",
+        help="TCP port (default 8000; 0: any free one)",
+    )
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -36,7 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
     p.add_argument(
-        "--max-mb", type=int_in_range(1, 10_000), default=50, help="refuse uploads over this many MB (default 50)"
+        "--max-mb",
+        type=int_in_range(1, 10_000),
+        default=50,
+        metavar="MB",
+        help="refuse uploads over this many MB (default 50)",
     )
 
 

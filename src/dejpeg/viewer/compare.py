@@ -14,7 +14,7 @@ from PIL import Image
 
 from dejpeg.api import ModelLike, restore
 from dejpeg.arrays import u8_to_tensor
-from dejpeg.codec import read_jpeg
+from dejpeg.codec import read_coefficients, read_jpeg
 from dejpeg.codec.images import apply_orientation, encode_png
 from dejpeg.evaluation import load_reference
 from dejpeg.jpeg import QualityEstimate, estimate_quality
@@ -109,7 +109,7 @@ def compare(
     """Compare a JPEG file with its restoration: ``restored`` (an image file), or else restored here by ``model``
     as :func:`dejpeg.restore` (and so ``dejpeg restore``) does; with the ``original``, also their PSNR.
 
-    The quality is :func:`dejpeg.jpeg.estimate_quality` of the file's tables. A file that is not a JPEG, or
+    The quality is the one ``dejpeg info`` prints (:func:`file_quality`). A file that is not a JPEG, or
     images of different sizes, raise a ValueError.
     """
     jpeg = Path(jpeg)
@@ -132,12 +132,22 @@ def compare(
         jpeg_bytes=jpeg.stat().st_size,
         jpeg=decoded.pixels,
         restored=restored_u8,
-        quality=estimate_quality(decoded.qtables),
+        quality=file_quality(jpeg, decoded.qtables),
         restored_by=restored_by,
         psnr_jpeg=psnr_jpeg,
         psnr_restored=psnr_restored,
         exif=decoded.exif,
     )
+
+
+def file_quality(jpeg: Path, slot_tables: np.ndarray) -> QualityEstimate:
+    """The estimate ``dejpeg info`` prints: from the table of each component (libjpeg's coefficient reader), or of
+    each table slot (``slot_tables``, Pillow's) for the colour spaces that reader refuses (CMYK, YCCK)."""
+    try:
+        tables = read_coefficients(jpeg).qtables
+    except ValueError:
+        tables = slot_tables
+    return estimate_quality(tables)
 
 
 def _model_label(model: ModelLike) -> str:
