@@ -221,7 +221,8 @@ def test_a_port_in_use_is_a_one_line_error(capsys):
 
 @needs_serve
 @pytest.mark.slow
-def test_serve_command_removes_its_temporary_folder_when_stopped(jpegs, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_command_removes_its_temporary_folder_when_stopped(jpegs, tmp_path, stop):
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     env = {**os.environ, "PYTHONPATH": str(SRC), "TMPDIR": str(temporary), "OMP_NUM_THREADS": "1"}
@@ -239,7 +240,7 @@ def test_serve_command_removes_its_temporary_folder_when_stopped(jpegs, tmp_path
             result = Image.open(io.BytesIO(fetch(f"{base}/api/jobs/{job['id']}/result")[1]))
             assert (result.format, result.size) == ("PNG", (64, 48))
         finally:
-            server.send_signal(signal.SIGINT)
+            server.send_signal(stop)
         assert server.wait(60) == 0, server.stderr.read()
     assert list(temporary.iterdir()) == []
 
