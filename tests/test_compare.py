@@ -79,6 +79,19 @@ def test_page_restores_as_dejpeg_restore_does(photo, tmp_path):
     assert "restored by <b>dejpeg_net" in (tmp_path / "page.html").read_text()
 
 
+def test_page_at_a_strength_restores_as_dejpeg_restore_does(photo, tmp_path):
+    page = tmp_path / "page.html"
+    assert main(["compare", str(photo["jpeg"]), "-o", str(page), "--strength", "gentle", "--quiet"]) == 0
+    restored = tmp_path / "restored.png"
+    assert main(["restore", str(photo["jpeg"]), "-o", str(restored), "--strength", "gentle", "--quiet"]) == 0
+    default = tmp_path / "default.png"
+    assert main(["restore", str(photo["jpeg"]), "-o", str(default), "--quiet"]) == 0
+    after = data_uri_images(page.read_text())[1]
+    np.testing.assert_array_equal(after, np.asarray(Image.open(restored)))
+    assert not np.array_equal(after, np.asarray(Image.open(default)))  # the strength changed the restoration
+    assert "at strength 0.25</b>" in page.read_text()
+
+
 def test_quality_of_non_ijg_tables_is_the_one_dejpeg_info_prints(photo, tmp_path, capsys):
     """IJG's q30 luma table with its q60 chroma table: the page states the nearest quality as ``dejpeg info`` does
     (it reads a table per component, which for these tables gives another answer than one per table slot)."""

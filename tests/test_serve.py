@@ -39,15 +39,16 @@ SIZE = (48, 64)  # height, width: each restores in well under a second
 
 
 @contextlib.contextmanager
-def running_app(folder: Path, max_bytes: int = 1_000_000) -> Iterator[str]:
-    """The app of ``dejpeg serve`` (default model) on a free local port, writing below ``folder``; its URL."""
+def running_app(folder: Path, max_bytes: int = 1_000_000, strength: float | None = None) -> Iterator[str]:
+    """The app of ``dejpeg serve`` (default model, at ``strength``) on a free local port, writing below ``folder``;
+    its URL."""
     import uvicorn
 
     from dejpeg.api import load_model
     from dejpeg.cli.serve import listening_socket
     from dejpeg.viewer.server import create_app
 
-    app = create_app(load_model(None), "the default model", folder, max_bytes)
+    app = create_app(load_model(None, "cpu", strength), "the default model", folder, max_bytes)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     with listening_socket("127.0.0.1", 0) as sock:
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -97,8 +98,8 @@ def jpegs(tmp_path, natural_image) -> dict[str, Path]:
     return paths
 
 
-def restored_by_cli(jpeg: Path, out: Path) -> bytes:
-    assert main(["restore", str(jpeg), "-o", str(out), "--quiet"]) == 0
+def restored_by_cli(jpeg: Path, out: Path, *options: str) -> bytes:
+    assert main(["restore", str(jpeg), "-o", str(out), "--quiet", *options]) == 0
     return out.read_bytes()
 
 
@@ -121,6 +122,18 @@ def test_results_are_the_files_dejpeg_restore_writes(jpegs, tmp_path):
             assert body == restored_by_cli(jpeg, tmp_path / f"{kind}.png")
             before = np.asarray(Image.open(io.BytesIO(fetch(f"{base}/api/jobs/{job['id']}/before.png")[1])))
             assert before.shape == ((48, 64, 3) if kind == "colour" else (48, 64))
+
+
+@needs_serve
+def test_results_at_a_strength_are_those_of_dejpeg_restore_at_that_strength(jpegs, tmp_path):
+    folder = tmp_path / "app"
+    folder.mkdir()
+    with running_app(folder, strength=0.75) as base:
+        job = upload(base, "photo.jpg", jpegs["colour"].read_bytes())[1]
+        assert finished(base, job["id"])["status"] == "done"
+        body = fetch(f"{base}/api/jobs/{job['id']}/result")[1]
+    assert body == restored_by_cli(jpegs["colour"], tmp_path / "strong.png", "--strength", "strong")
+    assert body != restored_by_cli(jpegs["colour"], tmp_path / "default.png")
 
 
 @needs_serve

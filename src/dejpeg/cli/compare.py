@@ -13,9 +13,11 @@ from dejpeg.api import load_model
 from dejpeg.cli._inputs import (
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
+    MODEL_HELP,
     InputStream,
     add_device_option,
     add_precision_option,
+    add_strength_option,
     check_targets,
     output_layout,
 )
@@ -56,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="compare with an image already restored (one input), or a folder of them named as for --original "
         "(e.g. the output folder of dejpeg restore), instead of restoring here",
     )
-    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    add_strength_option(p)
     p.add_argument("--recursive", action="store_true", help="also compare the JPEGs of subfolders, mirroring them")
     add_device_option(p)
     add_precision_option(p)
@@ -96,14 +99,14 @@ def run(args: argparse.Namespace) -> int:
     if inputs.many and layout.root / INDEX in targets:
         raise ValueError(f"the page of {pairs[targets.index(layout.root / INDEX)][0]} would be the index page {INDEX}")
     if None in extra["restored"]:  # an unknown model, or a precision it lacks: one error now, not one per file
-        resolve_precision(load_model(args.model, args.device), args.device, args.precision)
+        resolve_precision(load_model(args.model, args.device, args.strength), args.device, args.precision)
     entries: list[tuple[str, Comparison]] = []
     failed = 0
     for (source, relative), target, original, restored in tqdm(
         list(zip(pairs, targets, extra["original"], extra["restored"])), desc="compare", unit="img", disable=args.quiet
     ):
         try:
-            comparison = compare(source, restored, original, args.model, args.device, args.precision)
+            comparison = compare(source, restored, original, args.model, args.device, args.precision, args.strength)
         except (OSError, ValueError) as error:  # one bad file does not stop the others; the exit status says so
             failed += 1
             print(f"failed: {source}: {str(error).removeprefix(f'{source}: ')}", file=sys.stderr)

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dejpeg.api import load_model
-from dejpeg.cli._inputs import int_in_range
-from dejpeg.models import default_model_name, resolve_precision
+from dejpeg.cli._inputs import MODEL_HELP, add_strength_option, int_in_range
+from dejpeg.models import resolve_precision
 from dejpeg.viewer import SERVE_MISSING, serve_available
+from dejpeg.viewer.compare import model_label
 
 if TYPE_CHECKING:
     import uvicorn
@@ -40,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 lets anyone on the network upload)",
     )
-    p.add_argument("--model", default=None, help="registry name or training run folder (default: the default model)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    add_strength_option(p)
     p.add_argument(
         "--max-mb",
         type=int_in_range(1, 10_000),
@@ -69,12 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
     from dejpeg.viewer.server import create_app
 
-    model = load_model(args.model)  # an unknown model fails here, before the port is taken
+    model = load_model(args.model, "cpu", args.strength)  # an unknown model fails here, before the port is taken
     resolve_precision(model, "cpu", "auto")
     sock = listening_socket(args.host, args.port)
     with sock, tempfile.TemporaryDirectory(prefix="dejpeg-serve-") as folder:
-        name = default_model_name() if args.model is None else args.model
-        app = create_app(model, name, Path(folder), args.max_mb * 1_000_000)
+        app = create_app(model, model_label(args.model, args.strength), Path(folder), args.max_mb * 1_000_000)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         host, port = sock.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host

@@ -105,9 +105,11 @@ def compare(
     model: ModelLike = None,
     device: str = "cpu",
     precision: str = "auto",
+    strength: float | str | None = None,
 ) -> Comparison:
     """Compare a JPEG file with its restoration: ``restored`` (an image file), or else restored here by ``model``
-    as :func:`dejpeg.restore` (and so ``dejpeg restore``) does; with the ``original``, also their PSNR.
+    at ``strength`` as :func:`dejpeg.restore` (and so ``dejpeg restore``) does; with the ``original``, also their
+    PSNR.
 
     The quality is the one ``dejpeg info`` prints (:func:`file_quality`). A file that is not a JPEG, or
     images of different sizes, raise a ValueError.
@@ -116,8 +118,8 @@ def compare(
     decoded = read_jpeg(jpeg)
     gray = decoded.pixels.ndim == 2
     if restored is None:
-        restored_u8 = restore(jpeg, model, device=device, precision=precision)
-        restored_by = _model_label(model)
+        restored_u8 = restore(jpeg, model, device=device, precision=precision, strength=strength)
+        restored_by = model_label(model, strength)
     else:
         restored_u8 = load_u8(restored, gray)
         restored_by = f"given ({Path(restored).name})"
@@ -150,10 +152,13 @@ def file_quality(jpeg: Path, slot_tables: np.ndarray) -> QualityEstimate:
     return estimate_quality(tables)
 
 
-def _model_label(model: ModelLike) -> str:
+def model_label(model: ModelLike, strength: float | str | None = None) -> str:
+    """What a page says restored the image: the model's name (or file, or class), and the strength if one is set."""
     if model is None:
-        return default_model_name()
-    return str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        name = default_model_name()
+    else:
+        name = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    return name if strength is None else f"{name} at strength {strength}"
 
 
 def _check_size(path: str | os.PathLike | None, image: np.ndarray, jpeg_pixels: np.ndarray) -> None:
