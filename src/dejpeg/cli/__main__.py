@@ -9,7 +9,7 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from dejpeg.cli import compress, evaluate, info, models, restore, study, train
+from dejpeg.cli import compare, compress, evaluate, info, models, restore, serve, study, train
 
 COMMANDS = {
     "restore": restore,
@@ -19,6 +19,8 @@ COMMANDS = {
     "models": models,
     "train": train,
     "study": study,
+    "compare": compare,
+    "serve": serve,
 }
 
 
