@@ -9,11 +9,12 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from dejpeg.cli import compress, evaluate, info, models, restore, study, train
+from dejpeg.cli import codec, compress, evaluate, info, models, restore, study, train
 
 COMMANDS = {
     "restore": restore,
     "compress": compress,
+    "codec": codec,
     "evaluate": evaluate,
     "info": info,
     "models": models,
