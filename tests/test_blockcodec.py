@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from blockcnn_helpers import tiny_predictor
 from safetensors.torch import save_file
 
@@ -17,7 +18,7 @@ from dejpeg.codec.images import load_rgb_u8, save_image
 from dejpeg.files import sha256_file
 from dejpeg.layers.context import wavefront
 from dejpeg.metrics import image_metrics
-from dejpeg.models import Weights
+from dejpeg.models import Weights, create_model
 from dejpeg.models import _registry as registry
 from dejpeg.models._registry import ModelEntry
 
@@ -154,3 +155,15 @@ def test_cli_refuses_weights_that_changed(registered_predictor, natural_image, t
     (tmp_path / "b.djbc").write_bytes(bytes(data))
     assert main(["codec", "decode", str(tmp_path / "b.djbc"), "-o", str(tmp_path / "b.png"), "--quiet"]) == 2
     assert "do not match" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
+
+
+def test_postfilter_restores_the_decoded_image(predictor, natural_image):
+    """A post-filter gets the decoded image with the file's tables; a gray-only model restores the luma."""
+    torch.manual_seed(0)
+    restorer = create_model("blockcnn", pretrained=False, width=8, blocks=1).eval()
+    torch.nn.init.normal_(restorer.body.head.weight, std=0.01)
+    encoded = encode_image(natural_image(32, 48, 3), 20, predictor)
+    filtered = decode_image(encoded.data, predictor, postfilter=restorer)
+    assert filtered.shape == encoded.reconstruction.shape
+    difference = np.abs(filtered.astype(int) - encoded.reconstruction)
+    assert 0 < difference.mean() < 5
