@@ -10,7 +10,15 @@ import torch
 from PIL import Image
 
 from dejpeg.codec import decode, encode
-from dejpeg.jpeg import RgbToYcbcrJfif, YcbcrJfifToRgb, rgb_to_y_bt601_u8, rgb_to_ycbcr_jfif, ycbcr_jfif_to_rgb
+from dejpeg.jpeg import (
+    RgbToYcbcrJfif,
+    YcbcrJfifToRgb,
+    rgb_to_y_bt601_u8,
+    rgb_to_ycbcr_jfif,
+    upsample_420_u8,
+    ycbcr_jfif_to_rgb,
+    ycbcr_u8_to_rgb_u8,
+)
 
 
 def _random_rgb(seed: int = 0) -> np.ndarray:
@@ -84,3 +92,23 @@ def test_y_bt601_rejects_bad_input() -> None:
         rgb_to_y_bt601_u8(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError):
         rgb_to_y_bt601_u8(np.zeros((4, 4), np.uint8))
+
+
+def test_fixed_point_ycbcr_to_rgb_is_the_float_conversion_rounded():
+    rng = np.random.default_rng(0)
+    y, cb, cr = (rng.integers(0, 256, (40, 50), dtype=np.uint8) for _ in range(3))
+    rgb = ycbcr_u8_to_rgb_u8(y, cb, cr)
+    planes = torch.from_numpy(np.stack([y, cb, cr])[None]).double() / 255
+    reference = (ycbcr_jfif_to_rgb(planes)[0].permute(1, 2, 0) * 255).clamp(0, 255).numpy()
+    assert rgb.dtype == np.uint8 and np.abs(rgb - reference).max() <= 0.5 + 1e-6 + 2**-16 * 255 * 3
+
+
+def test_fancy_upsampling_weights_and_edges():
+    plane = np.array([[0, 160], [80, 240]], dtype=np.uint8)
+    up = upsample_420_u8(plane, 4, 3).astype(int)
+    # Pixel (1, 1): 9/16 of input (0, 0), 3/16 of (0, 1) and (1, 0), 1/16 of (1, 1) -> (0 + 480 + 240 + 240 + 8) / 16.
+    assert up.shape == (4, 3) and up[1, 1] == (9 * 0 + 3 * 160 + 3 * 80 + 240 + 8) // 16
+    # The last row repeats the input's (edge replicated): 3/4 of (1, 1) and 1/4 of (1, 0), as 16ths of 4-row sums.
+    assert up[0, 0] == 0 and up[3, 2] == (3 * 4 * 240 + 4 * 80 + 8) // 16
+    flat = np.full((5, 7), 77, dtype=np.uint8)
+    assert np.all(upsample_420_u8(flat, 9, 13) == 77)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from t81 import SPEC_ZIGZAG_GRID
 
-from dejpeg.jpeg import Dct8x8, Idct8x8, dct_8x8, idct_8x8, zigzag_scan, zigzag_unscan
+from dejpeg.jpeg import Dct8x8, Idct8x8, dct_8x8, idct_8x8, integer_idct_8x8, zigzag_scan, zigzag_unscan
 from dejpeg.jpeg.dct import dct_matrix_2d
 
 
@@ -117,3 +117,19 @@ def test_dct_matrix_2d_transforms_raster_flattened_blocks() -> None:
     blocks = torch.from_numpy(np.random.default_rng(1).uniform(-128, 127, (5, 8, 8)))
     flat = blocks.reshape(5, 64) @ dct_matrix_2d(torch.float64).T  # row = raster frequency 8 * v + u
     torch.testing.assert_close(flat.reshape(5, 8, 8), dct_8x8(blocks), atol=1e-9, rtol=0)
+
+
+def test_integer_idct_is_within_its_fixed_point_error_of_the_float_one():
+    rng = np.random.default_rng(0)
+    coefficients = rng.integers(-1024, 1025, (200, 8, 8))
+    coefficients[:, 2:, 2:] //= 8  # photo-like: energy in the low frequencies
+    exact = idct_8x8(torch.from_numpy(coefficients).double()).numpy()
+    integer = integer_idct_8x8(coefficients)
+    assert integer.dtype == np.int64
+    # Each 13-bit basis entry is off by at most 0.5 / 8192; in C.T Y C that moves a pixel by at most
+    # sum |Y| * 2 * max|C| * 0.5 / 8192 (plus a negligible square term), then rounding adds 0.5.
+    bound = 0.5 + np.abs(coefficients).sum(axis=(1, 2)) * 2 * 0.4904 * 0.5 / 8192 + 1e-3
+    assert (np.abs(integer - exact).max(axis=(1, 2)) <= bound).all()
+    assert np.array_equal(integer_idct_8x8(np.zeros((8, 8), dtype=np.int32)), np.zeros((8, 8)))
+    with pytest.raises(ValueError, match="integer"):
+        integer_idct_8x8(np.zeros((8, 8)))

@@ -9,11 +9,12 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from dejpeg.cli import compare, compress, evaluate, info, models, restore, serve, study, train
+from dejpeg.cli import codec, compare, compress, evaluate, info, models, restore, serve, study, train
 
 COMMANDS = {
     "restore": restore,
     "compress": compress,
+    "codec": codec,
     "evaluate": evaluate,
     "info": info,
     "models": models,

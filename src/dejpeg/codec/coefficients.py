@@ -103,11 +103,14 @@ def read_coefficients(source: PathOrBytes, max_pixels: int | None = MAX_PIXELS) 
     )
 
 
-def write_coefficients(coeffs: JpegCoefficients, path: str | os.PathLike | None = None) -> bytes:
+def write_coefficients(
+    coeffs: JpegCoefficients, path: str | os.PathLike | None = None, optimize: bool = False
+) -> bytes:
     """Write a baseline JPEG holding exactly ``coeffs`` (no requantization); returns its bytes.
 
-    Components sharing a table get one table slot (luma 0, chroma 1 as usual). The file is
-    also written to ``path`` when given.
+    Components sharing a table get one table slot (luma 0, chroma 1 as usual). ``optimize``: Huffman tables
+    fitted to these coefficients (libjpeg's ``optimize_coding``: smaller, slower), else the standard ones. The
+    file is also written to ``path`` when given.
     """
     n = len(coeffs.components)
     slots: list[np.ndarray] = []
@@ -131,7 +134,7 @@ def write_coefficients(coeffs: JpegCoefficients, path: str | os.PathLike | None 
     with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp:
         out = os.path.join(tmp, "out.jpg")
         try:
-            jpeg.write_dct(out)
+            jpeg.write_dct(out, flags=["+OPTIMIZE_CODING"] if optimize else [])
         except OSError as error:
             raise ValueError(f"libjpeg could not write these coefficients: {error}") from error
         data = Path(out).read_bytes()

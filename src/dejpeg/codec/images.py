@@ -163,6 +163,12 @@ def load_rgb_u8(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
+def load_gray_u8(path: str | os.PathLike) -> np.ndarray:
+    """(H, W) uint8 JFIF luma (full-range BT.601, as a gray JPEG holds) of any image file Pillow reads."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")).copy()
+
+
 #: ICC data colour spaces (profile header bytes 16-20) that describe gray and RGB pixels.
 _ICC_SPACES = {True: b"GRAY", False: b"RGB "}
 #: EXIF orientation (1-8) -> the transposes that show the image upright (Pillow's ``ImageOps.exif_transpose``).

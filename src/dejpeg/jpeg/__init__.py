@@ -14,7 +14,9 @@ from dejpeg.jpeg.color import (
     YcbcrJfifToRgb,
     rgb_to_y_bt601_u8,
     rgb_to_ycbcr_jfif,
+    upsample_420_u8,
     ycbcr_jfif_to_rgb,
+    ycbcr_u8_to_rgb_u8,
 )
 from dejpeg.jpeg.dct import (
     ZIGZAG_ORDER,
@@ -24,6 +26,7 @@ from dejpeg.jpeg.dct import (
     dct_matrix,
     dct_matrix_2d,
     idct_8x8,
+    integer_idct_8x8,
     zigzag_scan,
     zigzag_unscan,
 )
@@ -51,6 +54,8 @@ __all__ = [
     "rgb_to_y_bt601_u8",
     "rgb_to_ycbcr_jfif",
     "ycbcr_jfif_to_rgb",
+    "upsample_420_u8",
+    "ycbcr_u8_to_rgb_u8",
     "ZIGZAG_ORDER",
     "Dct8x8",
     "Idct8x8",
@@ -58,6 +63,7 @@ __all__ = [
     "dct_matrix",
     "dct_matrix_2d",
     "idct_8x8",
+    "integer_idct_8x8",
     "zigzag_scan",
     "zigzag_unscan",
     "IJG_CHROMA",

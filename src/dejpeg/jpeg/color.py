@@ -72,3 +72,40 @@ def rgb_to_y_bt601_u8(image_u8: np.ndarray) -> np.ndarray:
     rgb = image_u8.astype(np.float64)
     y = 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
     return np.floor(y + 0.5).astype(np.uint8)
+
+
+def ycbcr_u8_to_rgb_u8(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """JFIF YCbCr planes to RGB in libjpeg's 16-bit fixed point (``jdcolor.c``): exact integers, so every machine
+    gives the same bytes.
+
+    Args:
+        y, cb, cr: (H, W) uint8 planes at full resolution.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    y = y.astype(np.int32)
+    cb, cr = cb.astype(np.int32) - 128, cr.astype(np.int32) - 128
+    half = 1 << 15
+    red = y + ((91881 * cr + half) >> 16)  # FIX(1.40200)
+    green = y + ((-22554 * cb - 46802 * cr + half) >> 16)  # FIX(0.34414), FIX(0.71414)
+    blue = y + ((116130 * cb + half) >> 16)  # FIX(1.77200)
+    return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).astype(np.uint8)
+
+
+def upsample_420_u8(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 4:2:0 chroma plane to ``height`` x ``width`` by libjpeg's "fancy" triangle filter (``h2v2_fancy_upsample``:
+    each output pixel 9/16, 3/16, 3/16, 1/16 of its four nearest input pixels), in exact integers.
+
+    Args:
+        plane: (ceil(height / 2), ceil(width / 2)) uint8.
+    """
+    x = plane.astype(np.int32)
+    rows, cols = np.arange(x.shape[0]), np.arange(x.shape[1])
+    above, below = x[np.maximum(rows - 1, 0)], x[np.minimum(rows + 1, len(rows) - 1)]
+    column_sums = np.stack([3 * x + above, 3 * x + below], axis=1).reshape(2 * x.shape[0], x.shape[1])
+    left = column_sums[:, np.maximum(cols - 1, 0)]
+    right = column_sums[:, np.minimum(cols + 1, len(cols) - 1)]
+    even, odd = (3 * column_sums + left + 8) >> 4, (3 * column_sums + right + 7) >> 4
+    out = np.stack([even, odd], axis=2).reshape(2 * x.shape[0], 2 * x.shape[1])
+    return out[:height, :width].astype(np.uint8)
