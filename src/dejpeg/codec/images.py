@@ -30,6 +30,9 @@ OUTPUT_SUFFIXES = {
     ".jpeg": "JPEG",
     ".avif": "AVIF",
 }
+#: Suffixes written losslessly with the default :class:`Encoding` (WebP is lossless without a quality): where a
+#: decoded image must be kept exactly.
+LOSSLESS_SUFFIXES = frozenset(suffix for suffix, fmt in OUTPUT_SUFFIXES.items() if fmt not in ("JPEG", "AVIF"))
 #: Formats that take a quality: JPEG and AVIF always (default :data:`DEFAULT_QUALITY`), WebP lossy with one and
 #: lossless without.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF")
