@@ -74,9 +74,9 @@ def test_the_generator_loss_reaches_the_outputs_through_both_terms():
 
 
 def _pointwise_features() -> TextureFeatures:
-    """Features that are a 1x1 convolution of the pixels: their Gram matrix forgets where the pixels are."""
+    """Features that are a linear 1x1 convolution of the pixels: their Gram matrix forgets where the pixels are."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten())  # the head only serves ImageClassifier's class count
+    net = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.Flatten())  # Flatten: a class count for ImageClassifier
     return TextureFeatures(ImageClassifier(net, "pointwise", (0.0,) * 3, (1.0,) * 3, 4), ["0"])
 
 
@@ -87,7 +87,8 @@ def test_gram_matrix_and_texture_loss():
     image = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     shuffled = image.flatten(2)[:, :, torch.randperm(256, generator=torch.Generator().manual_seed(2))].view_as(image)
     assert texture_loss(texture, shuffled, image).item() == pytest.approx(0.0, abs=1e-6)  # same texture, moved
-    assert texture_loss(texture, image * 0.5, image).item() > 1e-3
+    # Features twice as large: Gram matrices 4 times, a distance of 3 G against G, relative (3 G)^2 / G^2 = 9.
+    assert texture_loss(texture, image * 2, image).item() == pytest.approx(9.0, rel=1e-5)
     gray = image[:, :1]
     assert texture_loss(texture, gray, gray.expand(-1, 3, -1, -1)).item() == 0.0  # gray read as equal RGB
     pred = image.clone().requires_grad_(True)

@@ -18,6 +18,11 @@ with the weights):
   upsampling (4:2:0 files), concatenated with a manifold block map of the restored Y, an RRDB, a transposed
   manifold back to coefficients; the residual is added to the nearest-upsampled chroma coefficients.
 
+Training is staged as the paper's (:class:`QgacTask`): the Y network, then the colour network, then both
+adversarially (the GAN stage), whose weights blend with the regression weights at inference
+(:func:`dejpeg.models.interpolate_states`). The Y network's ablations of the paper's Table 5 are options of
+:class:`Qgac` (``table_input``, ``luma_stages``, ``fusion``).
+
 PReLU activations, no batch normalisation, as the paper. Where this differs from the reference code
 (github.com/Queuecumber/quantization-guided-ac, and its later version in torchjpeg's companion code):
 
