@@ -362,6 +362,8 @@ class QgacTask(TrainingTask):
             model.set_statistics(mean.to(settings.device), std.to(settings.device))
         if self.stage == "gan":
             self.gan = {**GAN_OPTIONS, **{key: options[key] for key in GAN_OPTIONS if key in options}}
+            for key in ("texture_weight", "adversarial_weight"):  # YAML reads 5e-3 (no dot) as a string
+                self.gan[key] = float(self.gan[key])
             self.texture = load_texture_features(self.gan["texture_network"], self.gan["texture_layers"])
             self.texture.to(settings.device)
             self.discriminator = DcganDiscriminator(3, int(self.gan["discriminator_width"])).to(settings.device)
