@@ -21,11 +21,31 @@ from dejpeg.jpeg import luma_chroma_tables
 from dejpeg.models import JpegSide, TaskSettings, count_params, create_model
 from dejpeg.models.qgac import Qgac, QgacTask, coefficient_statistics
 from dejpeg.runs import CONFIG, FINAL_WEIGHTS
+from dejpeg.train.config import load_config
 from dejpeg.train.data import JpegPatchStream, PatchConfig
 from dejpeg.train.engine import training_batch
 from dejpeg.train.losses import make_loss
 
 TINY = {"width": 8, "coefficient_channels": 2, "per_frequency": 1, "chroma_width": 4, "manifold_channels": 4}
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+#: The ablations of the paper's Table 5 as model options, each arm's Y network parameter count at the widths of its
+#: config (configs/ehrlich2020/table5_<arm>.yaml): within 2 % of the paper's architecture (cfm).
+TABLE5_LUMA_PARAMS = {
+    "cfm": 1_813_165,
+    "concat": 1_796_079,
+    "none": 1_797_141,
+    "block": 1_837_558,
+    "frequency": 1_807_251,
+    "no_fusion": 1_846_396,
+}
+ABLATIONS = [
+    {"table_input": "concat"},
+    {"table_input": "none"},
+    {"luma_stages": "block"},
+    {"luma_stages": "frequency"},
+    {"fusion": False},
+    {"luma_stages": "frequency", "fusion": False},
+]
 
 
 def _side(data: bytes) -> JpegSide:
@@ -187,8 +207,8 @@ def test_a_training_step_lowers_the_loss_and_trains_its_stage_only(tmp_path, nat
 
 def test_task_options_are_checked(tmp_path):
     model = Qgac(**TINY)
-    with pytest.raises(ValueError, match="GAN"):
-        QgacTask(model, _settings({"stage": "gan"}))
+    with pytest.raises(ValueError, match="stage must be one of"):
+        QgacTask(model, _settings({"stage": "texture"}))
     with pytest.raises(ValueError, match="statistics"):
         QgacTask(model, _settings({"stage": "y"}))
     with pytest.raises(ValueError, match="unknown task_options"):
@@ -203,3 +223,44 @@ def test_statistics_are_saved_with_the_weights():
     assert copy.coefficient_mean[0, 0] == 2 and copy.coefficient_std[2, 63] == 3
     with pytest.raises(ValueError, match="positive"):
         model.set_statistics(torch.zeros(3, 64), torch.zeros(3, 64))
+
+
+def test_table5_arms_have_equal_parameter_counts():
+    counts = {}
+    for arm in TABLE5_LUMA_PARAMS:
+        cfg = load_config(CONFIGS / "ehrlich2020" / f"table5_{arm}.yaml")
+        assert cfg.model == "qgac_small" and cfg.steps == 1500
+        model = create_model(cfg.model, pretrained=False, **cfg.model_kwargs)
+        counts[arm] = count_params(model.luma)
+    assert counts == TABLE5_LUMA_PARAMS
+    assert all(abs(count / counts["cfm"] - 1) < 0.02 for count in counts.values())
+    # The per-quality models of Table 3 are the table-free arm trained at one quality.
+    for quality in (10, 20):
+        cfg = load_config(CONFIGS / "ehrlich2020" / f"table3_q{quality}.yaml")
+        assert cfg.model_kwargs == load_config(CONFIGS / "ehrlich2020" / "table5_none.yaml").model_kwargs
+        assert cfg.data.quality == quality
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_ablations_start_as_the_decoded_file_and_learn(natural_image, ablation):
+    data = encode(natural_image(40, 48, channels=1), quality=20)
+    model = create_model("qgac_small", pretrained=False, **{**TINY, **ablation})
+    restored = dejpeg.restore(data, model, consistency=False, precision="fp32")
+    assert np.abs(restored.astype(int) - decode(data).astype(int)).max() <= 2  # the residual starts at zero
+    side = _side(data)
+    pred = model(torch.zeros(1, 1, 40, 48), side)
+    pred.square().mean().backward()
+    luma = {name: p.grad for name, p in model.luma.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in luma.values())
+    assert any(g.abs().sum() > 0 for g in luma.values())
+    if ablation.get("table_input") == "none":  # the Y network never reads the table (it still dequantizes)
+        blocks = torch.randn(1, 64, 5, 6)
+        with torch.no_grad():
+            assert torch.equal(model.luma(torch.rand(1, 8, 8), blocks), model.luma(torch.rand(1, 8, 8), blocks))
+
+
+def test_ablation_options_are_checked():
+    with pytest.raises(ValueError, match="table_input"):
+        Qgac(**TINY, table_input="film")
+    with pytest.raises(ValueError, match="luma_stages"):
+        Qgac(**TINY, luma_stages="frequency_block")

@@ -11,11 +11,12 @@ never unpickled. Retired names keep working with a warning that names their succ
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -38,6 +39,8 @@ class Weights:
             layout of ported weights); None when the file holds the state as is.
         quality: the one JPEG quality it was trained at, making it a per-quality member of its architecture; None
             for weights trained at several.
+        interpolate_with: for weights fine-tuned adversarially, the registry name of the regression weights they
+            started from: ``create_model(name, alpha=a)`` blends the two (:func:`interpolate_states`); "" for none.
     """
 
     path: Path
@@ -48,6 +51,7 @@ class Weights:
     card: str = ""
     load_filter: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
     quality: int | None = None
+    interpolate_with: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,27 +172,72 @@ def default_model_name() -> str:
     raise RuntimeError("no default model registered (is dejpeg.zoo imported?)")
 
 
-def load_weights(model: nn.Module, weights: Weights, name: str) -> None:
-    """Verify the file's checksum, then load it strictly into ``model``."""
+def read_weights(weights: Weights, name: str) -> dict[str, Tensor]:
+    """The state of a weight file, its checksum verified, through its ``load_filter``."""
     if not weights.path.is_file():
         raise RuntimeError(f"weight file for {name!r} is missing: {weights.path}")
     digest = sha256_file(weights.path)
     if digest != weights.sha256:
         raise RuntimeError(f"checksum mismatch for {weights.path}: {digest} != {weights.sha256}")
     state = load_file(str(weights.path))
-    model.load_state_dict(weights.load_filter(state) if weights.load_filter else state, strict=True)
+    return weights.load_filter(state) if weights.load_filter else state
 
 
-def create_model(name: str, pretrained: bool = True, **overrides: Any) -> nn.Module:
-    """Build ``name``; with ``pretrained``, load and verify its weights (in eval mode); a model that needs none is
-    built as is, and an architecture without weights of its own but with per-quality members is built from those
-    (:class:`~dejpeg.models.PerQualityModel`).
+def load_weights(model: nn.Module, weights: Weights, name: str) -> None:
+    """Verify the file's checksum, then load it strictly into ``model``."""
+    model.load_state_dict(read_weights(weights, name), strict=True)
+
+
+def interpolate_states(regression: Mapping[str, Tensor], gan: Mapping[str, Tensor], alpha: float) -> dict[str, Tensor]:
+    """Network interpolation (Wang et al., ESRGAN 2018): ``(1 - alpha) * regression + alpha * gan``, per tensor.
+
+    Why: one number trades the texture an adversarially fine-tuned network invents against the PSNR of the
+    regression network it started from, without training anything in between.
+
+    Written as that sum, not as ``torch.lerp``, so that ``alpha`` 0 and 1 give each state exactly. Tensors that are
+    not floating point (counters) must be equal in both and are kept.
 
     Raises:
-        ValueError: unknown name, or ``pretrained`` asked of a name that needs weights and has none.
-        RuntimeError: the weight file is missing or its checksum does not match.
+        ValueError: ``alpha`` outside [0, 1], states of different architectures (keys or shapes), or differing
+            tensors that cannot be blended.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    if set(regression) != set(gan) or any(regression[k].shape != gan[k].shape for k in regression):
+        raise ValueError("the regression and GAN weights are of different architectures")
+    blended = {}
+    for key, start in regression.items():
+        if start.is_floating_point():
+            blended[key] = (1.0 - alpha) * start + alpha * gan[key].to(start.dtype)
+        elif torch.equal(start, gan[key]):
+            blended[key] = start
+        else:
+            raise ValueError(f"{key} is not floating point and differs between the two states: cannot blend it")
+    return blended
+
+
+def create_model(name: str, pretrained: bool = True, alpha: float | None = None, **overrides: Any) -> nn.Module:
+    """Build ``name``; with ``pretrained``, load and verify its weights (in eval mode); a model that needs none is
+    built as is, and an architecture without weights of its own but with per-quality members is built from those
+    (:class:`~dejpeg.models.PerQualityModel`). ``alpha`` (pretrained weights with ``interpolate_with`` only):
+    the blend of the regression weights (0) and these (1), :func:`interpolate_states`; None: these as they are.
+
+    Raises:
+        ValueError: unknown name, ``pretrained`` asked of a name that needs weights and has none, or ``alpha`` asked
+            of weights without regression weights to blend with.
+        RuntimeError: a weight file is missing or its checksum does not match.
     """
     entry = get_entry(name)
+    if alpha is not None:
+        if not pretrained or entry.weights is None or not entry.weights.interpolate_with:
+            raise ValueError(f"alpha blends pretrained GAN weights with their regression weights: {name!r} has none")
+        base = get_entry(entry.weights.interpolate_with)
+        if base.weights is None or base.factory is not entry.factory or base.kwargs != entry.kwargs:
+            raise ValueError(f"{name!r} cannot blend with {base.name!r}: not weights of the same architecture")
+        model = entry.factory(**{**entry.kwargs, **overrides})
+        state = interpolate_states(read_weights(base.weights, base.name), read_weights(entry.weights, name), alpha)
+        model.load_state_dict(state, strict=True)
+        return model.eval()
     members = quality_members(entry.name) if pretrained and entry.weights is None else {}
     if members:
         built = {quality: (member, create_model(member, True, **overrides)) for quality, member in members.items()}

