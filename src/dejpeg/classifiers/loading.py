@@ -127,6 +127,8 @@ def _optional(module: str, extra: str) -> object:
         return importlib.import_module(module)
     except ImportError:
         raise ValueError(f"this classifier needs the optional package {extra!r} (pip install {extra})") from None
+    except (RuntimeError, OSError) as error:  # installed but broken: e.g. a CUDA torchvision beside a CPU torch
+        raise ValueError(f"the optional package {extra!r} is installed but does not import here: {error}") from None
 
 
 def _efficientnet_lite0() -> tuple[nn.Module, Path]:
