@@ -115,8 +115,8 @@ def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, flo
     register_weights(name, dataclasses.replace(weights, quality=quality), use=use)
 
 
-# Gains on the first 50 BSDS500 test200 images, gray, consistency step on (benchmarks/results/svoboda2016_table.json;
-# the Q20 files get the Q10 member, the nearest trained)
+# Gains of each member alone on the first 50 BSDS500 test200 images, gray, consistency step on, at Q10 and Q20
+# (`dejpeg evaluate ... --gray --max-images 50 --model runs/<run>`; benchmarks/results/svoboda2016_table.json)
 _register_member(
     "arcnn",
     10,
@@ -130,6 +130,13 @@ _register_member(
     "4a090239cd8868961884b3f2ab65cb0bf3433d9fbfdd740bc7fe376773a30452",
     {"bsds500_first50_gray_q10_psnr_gain": 1.03, "bsds500_first50_gray_q20_psnr_gain": 0.79},
     "gray or colour (luma) photos near JPEG quality 10 (Svoboda et al. 2016's L4)",
+)
+_register_member(
+    "l4",
+    20,
+    "a137cf4250a7212caac1c2bd828908d02e2f8fe87efd65311ec87fe95d00ce94",
+    {"bsds500_first50_gray_q10_psnr_gain": 0.90, "bsds500_first50_gray_q20_psnr_gain": 1.04},
+    "gray or colour (luma) photos near JPEG quality 20 (Svoboda et al. 2016's L4)",
 )
 _register_member(
     "l8",
