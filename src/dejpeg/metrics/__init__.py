@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from dejpeg.arrays import u8_to_tensor
+from dejpeg.metrics.bjontegaard import bd_psnr, bd_rate
+from dejpeg.metrics.block_position import block_position_mse, block_position_structure
 from dejpeg.metrics.psnr import PSNR, psnr
 from dejpeg.metrics.psnrb import PSNRB, blocking_effect_factor, psnrb
 from dejpeg.metrics.ssim import SSIM, ssim, ssim_loss, ssim_map
@@ -57,6 +59,10 @@ __all__ = [
     "PSNR",
     "PSNRB",
     "SSIM",
+    "bd_psnr",
+    "bd_rate",
+    "block_position_mse",
+    "block_position_structure",
     "blocking_effect_factor",
     "image_metrics",
     "psnr",
