@@ -5,6 +5,9 @@ valued; PSNR from the MSE over all pixels and channels; SSIM (Wang et al. 2004) 
 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03 over the valid region, colour = mean over
 channels; PSNR-B (Yim & Bovik 2011) with 8x8 blocks, colour = mean over channels of the per-channel
 dB values. All computed in float64.
+
+Besides the image metrics: where in the 8x8 block the error falls (:mod:`dejpeg.metrics.block_position`), and the
+Bjøntegaard deltas between rate-distortion curves (:mod:`dejpeg.metrics.bjontegaard`).
 """
 
 from __future__ import annotations
