@@ -21,20 +21,25 @@ note. The helpers shared with the other papers' scripts are imported from ``svob
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from svoboda2016 import DATA, ROOT, SCORE_HEADERS, evaluate_sources, finished, out_dir, render, score_cells
+from svoboda2016 import (
+    SCORE_HEADERS,
+    common_arguments,
+    evaluate_sources,
+    finished,
+    out_dir,
+    render,
+    score_cells,
+    write_json,
+)
 
-from dejpeg.files import atomic_write
 from dejpeg.models import get_entry, list_models
 from dejpeg.runs import read_log
 from dejpeg.studies.report import line_plot
 
-RESULTS = ROOT / "benchmarks" / "results"
-FIGURES = ROOT / "docs" / "results" / "img"
 QUALITIES = (10, 20, 50)
 #: Table 3's models: label -> recipe.
 TABLE3 = {
@@ -54,15 +59,6 @@ TABLE5 = {
 COLOUR_RECIPE = "qgac_small.bsds300/02_color.yaml"
 COLOUR_MODEL = "qgac_small.bsds300"
 FIG11_QUALITIES = tuple(range(10, 101, 10))
-
-
-def write_json(args: argparse.Namespace, part: str, record: dict[str, Any]) -> Path:
-    path = args.results / f"ehrlich2020_{part}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    common = {"data": str(args.data), "max_images": args.max_images, "threads": torch.get_num_threads()}
-    text = json.dumps({**common, "consistency": args.consistency, **record}, indent=2)
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-    return path
 
 
 def not_finished(label: str, run: Path) -> str:
@@ -160,15 +156,7 @@ def fig11(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=ROOT, help="where the configs' out_dir (runs/...) are")
-    common.add_argument("--data", type=Path, default=DATA, help="evaluation images (BSDS500 test200)")
-    common.add_argument("--max-images", type=int, default=None)
-    common.add_argument("--threads", type=int, default=1, help="torch threads")
-    common.add_argument("--no-consistency", dest="consistency", action="store_false", help="no DCT consistency step")
-    common.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    common.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON")
-    common.add_argument("--figures", type=Path, default=FIGURES, help="folder of the plots")
+    common = common_arguments()
     sub = parser.add_subparsers(dest="part", required=True)
     sub.add_parser("table3", parents=[common], help="Table 3: per-quality models against the table-steered one")
     sub.add_parser("table5", parents=[common], help="Table 5: the ablations, scores and training curves")
@@ -182,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {"table3": table3, "table5": table5, "fig11": fig11}
     text, record = parts[args.part](args)
     print(text)
-    print(f"\nwrote {write_json(args, args.part, record)}")
+    print(f"\nwrote {write_json(args, args.part, record, paper='ehrlich2020')}")
     return 0
 
 

@@ -47,7 +47,7 @@ from dejpeg.api import load_model, restore
 from dejpeg.codec import encode
 from dejpeg.config_files import read_config
 from dejpeg.evaluation import evaluate, load_reference
-from dejpeg.files import list_images
+from dejpeg.files import atomic_write, list_images
 from dejpeg.models import (
     PerQualityModel,
     count_macs,
@@ -180,11 +180,13 @@ def score_cells(row: dict[str, Any]) -> list[str]:
 SCORE_HEADERS = ("PSNR", "gain", "PSNR-B", "gain", "SSIM", "gain")
 
 
-def write_json(args: argparse.Namespace, part: str, record: dict[str, Any]) -> Path:
-    path = args.results / f"svoboda2016_{part}.json"
+def write_json(args: argparse.Namespace, part: str, record: dict[str, Any], paper: str = "svoboda2016") -> Path:
+    """``<paper>_<part>.json`` under ``--results``, with the settings every part shares, atomically."""
+    path = args.results / f"{paper}_{part}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     common = {"data": str(args.data), "max_images": args.max_images, "threads": torch.get_num_threads()}
-    path.write_text(json.dumps({**common, "consistency": args.consistency, **record}, indent=2))
+    text = json.dumps({**common, "consistency": args.consistency, **record}, indent=2)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
 
 
@@ -526,8 +528,8 @@ def init(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 # --- command line ------------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_arguments() -> argparse.ArgumentParser:
+    """The options every part of a paper's script takes (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", type=Path, default=ROOT, help="where the configs' out_dir (runs/...) are")
     common.add_argument("--data", type=Path, default=DATA, help="evaluation images (BSDS500 test200)")
@@ -537,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--markdown", action="store_true", help="print Markdown tables")
     common.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON")
     common.add_argument("--figures", type=Path, default=FIGURES, help="folder of the plots")
+    return common
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common = common_arguments()
     sub = parser.add_subparsers(dest="part", required=True)
     p = sub.add_parser("table", parents=[common], help="Tables 3/4: models at Q10 and Q20")
     p.add_argument("--models", nargs="+", default=list(TABLE_MODELS), help="registry names, run folders, jpeg")
