@@ -146,6 +146,14 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 10 (Svoboda et al. 2016's L8)",
 )
 
+_register_member(
+    "l8",
+    20,
+    "0b0e64b95eec00a4fde5916e11b0c1f1b5c4c52189ee3249e51a50604ab58abd",
+    {"bsds500_first50_gray_q10_psnr_gain": 0.79, "bsds500_first50_gray_q20_psnr_gain": 0.91},
+    "gray or colour (luma) photos near JPEG quality 20 (Svoboda et al. 2016's L8)",
+)
+
 # Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
 retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
 retire("dejpeg_net.dct_blind_v5_bsds300", "dejpeg_net_dct_w160.blind_bsds300")
