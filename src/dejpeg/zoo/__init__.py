@@ -125,6 +125,13 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 10 (Dong et al. 2015's ARCNN, a baseline)",
 )
 _register_member(
+    "arcnn",
+    20,
+    "f92645f6880369b2015239c8d0838442e51d1257118a8cd38422a8de6e096006",
+    {"bsds500_first50_gray_q10_psnr_gain": 0.36, "bsds500_first50_gray_q20_psnr_gain": 0.12},
+    "gray or colour (luma) photos near JPEG quality 20 (Dong et al. 2015's ARCNN, a baseline)",
+)
+_register_member(
     "l4",
     10,
     "4a090239cd8868961884b3f2ab65cb0bf3433d9fbfdd740bc7fe376773a30452",
