@@ -115,8 +115,8 @@ def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, flo
     register_weights(name, dataclasses.replace(weights, quality=quality), use=use)
 
 
-# Gains of each member alone on the first 50 BSDS500 test200 images, gray, consistency step on, at Q10 and Q20
-# (`dejpeg evaluate ... --gray --max-images 50 --model runs/<run>`; benchmarks/results/svoboda2016_table.json)
+# Gains of each member alone on the first 50 BSDS500 test200 images, gray, consistency step on, at Q10 and Q20 (and at
+# its own quality) (`dejpeg evaluate ... --gray --max-images 50 --model runs/<run>`; benchmarks/results/svoboda2016_*.json)
 _register_member(
     "arcnn",
     10,
@@ -144,6 +144,13 @@ _register_member(
     "a137cf4250a7212caac1c2bd828908d02e2f8fe87efd65311ec87fe95d00ce94",
     {"bsds500_first50_gray_q10_psnr_gain": 0.90, "bsds500_first50_gray_q20_psnr_gain": 1.04},
     "gray or colour (luma) photos near JPEG quality 20 (Svoboda et al. 2016's L4)",
+)
+_register_member(
+    "l4",
+    30,
+    "86b38155163cd913a7d65ae3558b79f75d706d8187fa30d320cdfb882f251b37",
+    {"bsds500_first50_gray_q30_psnr_gain": 1.07},
+    "gray or colour (luma) photos near JPEG quality 30 (Svoboda et al. 2016's L4)",
 )
 _register_member(
     "l8",
