@@ -153,6 +153,13 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 30 (Svoboda et al. 2016's L4)",
 )
 _register_member(
+    "l4",
+    40,
+    "94c48a934bf48b1a54ea8ded4db2ca8ed387c112066f459680ac938d08a6e15b",
+    {"bsds500_first50_gray_q40_psnr_gain": 1.07},
+    "gray or colour (luma) photos near JPEG quality 40 (Svoboda et al. 2016's L4)",
+)
+_register_member(
     "l8",
     10,
     "a374ca7003b9e1047cf5b2e95d6f5e638c7ed58626284f1fe50ac77dda335576",
