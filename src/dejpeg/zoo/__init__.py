@@ -115,8 +115,8 @@ def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, flo
     register_weights(name, dataclasses.replace(weights, quality=quality), use=use)
 
 
-# Gains of each member alone on the first 50 BSDS500 test200 images, gray, consistency step on, at Q10 and Q20 (and at
-# its own quality) (`dejpeg evaluate ... --gray --max-images 50 --model runs/<run>`; benchmarks/results/svoboda2016_*.json)
+# Gains of each member alone on the first 50 BSDS500 test200 images, gray, consistency step on: at Q10 and Q20, or at
+# its own quality (`dejpeg evaluate ... --gray --max-images 50 --model runs/<run>`)
 _register_member(
     "arcnn",
     10,
