@@ -57,8 +57,9 @@ def load_model(
     model; in eval mode on ``device``.
 
     A run folder's ``config.json`` names the model and its arguments; its ``final.safetensors`` holds
-    the weights, so only finished runs load. A registry name is loaded once per device and the module
-    shared by later calls (loading takes ~1.5 s, longer than restoring a photo): copy it before changing it.
+    the weights, so only finished runs load. A registry name or a checkpoint file is loaded once per device and
+    the module shared by later calls (loading takes ~1.5 s, longer than restoring a photo): copy it before
+    changing it.
     ``strength``: 0..1 or a preset name (:data:`dejpeg.models.STRENGTH_PRESETS`), from keeping texture and grain to
     removing every artifact (:meth:`~dejpeg.models.RestorationModel.with_strength`); None: the model's best-PSNR
     setting. Models without such a control refuse one (a ValueError).
@@ -67,7 +68,7 @@ def load_model(
         model = default_model_name()
     if isinstance(model, (str, os.PathLike)):
         if Path(model).suffix.lower() in CHECKPOINT_SUFFIXES:
-            model = load_checkpoint(model)
+            model = _load_checkpoint_once(Path(model), str(torch.device(device)))
         elif is_run(model):
             model = _load_run(Path(model))
         else:
@@ -78,6 +79,20 @@ def load_model(
     if not hasattr(net, "with_strength"):
         raise ValueError(f"{type(net).__name__} has no strength control: restore without a strength")
     return net.with_strength(parse_strength(strength))
+
+
+def _load_checkpoint_once(path: Path, device: str) -> nn.Module:
+    """A checkpoint file's network, loaded (read, checked, detected) once per version of the file and device, as
+    registry models are; a missing or unreadable file raises :func:`dejpeg.models.load_checkpoint`'s error."""
+    if not path.is_file():
+        return load_checkpoint(path)
+    stat = path.stat()
+    return _load_checkpoint_version(str(path.resolve()), stat.st_size, stat.st_mtime_ns, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_checkpoint_version(path: str, size: int, mtime_ns: int, device: str) -> nn.Module:
+    return load_checkpoint(path).to(device).eval()
 
 
 @functools.lru_cache(maxsize=4)

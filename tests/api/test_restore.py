@@ -181,3 +181,21 @@ def test_tiled_restore_shows_tile_progress_without_changing_pixels(natural_image
     err = capsys.readouterr().err
     assert "tiles:" in err and "| 0/9 [" in err  # drawn at once, then redrawn at most 10 times a second
     np.testing.assert_array_equal(quiet, shown)
+
+
+def test_a_checkpoint_file_is_loaded_once_per_version_and_device(tmp_path, monkeypatch):
+    import os
+
+    from dejpeg import api
+
+    loads = []
+    monkeypatch.setattr(api, "load_checkpoint", lambda path: loads.append(path) or torch.nn.Identity())
+    api._load_checkpoint_version.cache_clear()
+    checkpoint = tmp_path / "net.pth"
+    checkpoint.write_bytes(b"one")
+    first = api.load_model(checkpoint)
+    assert api.load_model(str(checkpoint)) is first and len(loads) == 1
+    checkpoint.write_bytes(b"other")  # a new version of the file: loaded again
+    os.utime(checkpoint, ns=(1, 1))
+    assert api.load_model(checkpoint) is not first and len(loads) == 2
+    api._load_checkpoint_version.cache_clear()
