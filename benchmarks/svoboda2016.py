@@ -49,6 +49,7 @@ from dejpeg.config_files import read_config
 from dejpeg.evaluation import evaluate, load_reference
 from dejpeg.files import atomic_write, list_images
 from dejpeg.models import (
+    PRECISIONS,
     PerQualityModel,
     count_macs,
     count_params,
@@ -57,6 +58,7 @@ from dejpeg.models import (
     get_entry,
     list_models,
     quality_members,
+    resolve_precision,
 )
 from dejpeg.models._plain_cnn import PlainCnn
 from dejpeg.runs import final_weights_path, is_run, read_log
@@ -380,16 +382,18 @@ def speed(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         # A per-quality family runs one member per image: its cost and size are one member's.
         one = next(iter(net.members.values())) if isinstance(net, PerQualityModel) else net
         macs = macs_per_pixel(one, crop, 256 * 256)
-        restore(jpeg, net, consistency=args.consistency)  # warm-up
+        precision = resolve_precision(one, "cpu", args.precision)
+        restore(jpeg, net, consistency=args.consistency, precision=args.precision)  # warm-up
         seconds = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            restore(jpeg, net, consistency=args.consistency)
+            restore(jpeg, net, consistency=args.consistency, precision=args.precision)
             seconds.append(time.perf_counter() - start)
         per_mp = statistics.median(seconds) / (image.size / 1e6)
         paper = PAPER_OPS_PER_PIXEL.get(spec)
         results[spec] = {
             "weights": weights,
+            "precision": precision,
             "params": count_params(one),
             "macs_per_pixel": macs,
             "ops_per_pixel": None if macs is None else 2 * macs,
@@ -402,19 +406,22 @@ def speed(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             [
                 spec,
                 weights.split()[0],
+                precision,
                 f"{count_params(one):,}",
                 ops,
                 f"{paper / 1e3:,.0f} K" if paper else "",
                 f"{per_mp:.3f}",
             ]
         )
-    headers = ("model", "weights", "params", "ops/pixel (2 x MACs)", "paper ops/pixel", "s/MP")
+    headers = ("model", "weights", "precision", "params", "ops/pixel (2 x MACs)", "paper ops/pixel", "s/MP")
     title = (
         f"Speed: {image.shape[1]}x{image.shape[0]} gray JPEG Q{args.quality} -> restored array, "
-        f"median of {args.repeats}, {torch.get_num_threads()} thread(s)"
+        f"median of {args.repeats}, {torch.get_num_threads()} thread(s), precision {args.precision}"
     )
     text = "\n".join([title, render(headers, rows, args.markdown)])
-    return text, {"image": list(image.shape), "quality": args.quality, "repeats": args.repeats, "results": results}
+    record = {"image": list(image.shape), "quality": args.quality, "repeats": args.repeats}
+    machine = {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    return text, {**record, **machine, "precision": args.precision, "results": results}
 
 
 # --- init (symmetric initialisation) -----------------------------------------------------------------------------
@@ -578,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=list(SPEED_MODELS))
     p.add_argument("--quality", type=int, default=10)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="as dejpeg restore's; the table shows what each ran at"
+    )
     p = sub.add_parser("init", parents=[common], help="symmetric initialisation: dead units, stable rates")
     p.add_argument("--archs", nargs="+", default=["l4", "l8"])
     p.add_argument("--patches", type=int, default=64)
@@ -595,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     text, record = parts[args.part](args)
     print(text)
     part = f"{args.part}_color" if getattr(args, "color", False) else args.part
+    if getattr(args, "precision", "auto") != "auto":
+        part = f"{part}_{args.precision}"
     print(f"\nwrote {write_json(args, part, record)}")
     return 0
 
