@@ -90,3 +90,21 @@ def test_integer_predictor_follows_the_float_one():
 def test_integer_form_needs_activation_ranges():
     with pytest.raises(ValueError, match="activation ranges"):
         create_model("blockcnn_predictor", pretrained=False, **TINY).to_integer()
+
+
+def test_bf16_autocast_changes_the_correction_by_a_fraction_of_a_grey_level():
+    """``autocast_safe``: the full-size body under bf16 (8-bit mantissa, about 0.4 % per rounding, through 20
+    convolutions) moves the correction by a few per cent of its size, and the centre block stays fp32."""
+    torch.manual_seed(0)
+    net = create_model("blockcnn", pretrained=False).eval()
+    torch.nn.init.normal_(net.body.head.weight, std=0.01)
+    image = smooth_images(torch.Generator().manual_seed(0), 1, 48, 48)
+    with torch.no_grad():
+        exact = net(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = net(image)
+    assert net.autocast_safe and fast.dtype == torch.float32
+    correction = (exact - image).abs().max()
+    assert correction > 5 / 255  # a correction of some size, so the bound below says something
+    assert (fast - exact).abs().max() < 0.05 * correction
+    assert (fast - exact).abs().max() < 1 / 255
