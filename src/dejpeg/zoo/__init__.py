@@ -160,6 +160,36 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 40 (Svoboda et al. 2016's L4)",
 )
 _register_member(
+    "l4",
+    50,
+    "f23fe83c971021c435faf7e2aa5425c0cdc4c2691a8eb7d5deb6270a3b2c70f0",
+    {"bsds500_first50_gray_q50_psnr_gain": 1.14},
+    "gray or colour (luma) photos near JPEG quality 50 (Svoboda et al. 2016's L4)",
+)
+_register_member(
+    "l4",
+    60,
+    "f5cebcf8c71b45c6f38f266adbc36e1aea837a981d25f431eb71480f3ae60047",
+    {"bsds500_first50_gray_q60_psnr_gain": 1.14},
+    "gray or colour (luma) photos near JPEG quality 60 (Svoboda et al. 2016's L4)",
+)
+# One L4 trained on qualities 10-60 together (Svoboda et al.'s Figure 5): not a member, as it has no one quality.
+register_weights(
+    "l4.q10_60_bsds300",
+    _weights(
+        "l4.q10_60_bsds300",
+        "e76474d11aa779db7d5df269a017d21a625944cd296b2c3cc44e7228d7bc3d08",
+        SVOBODA_DATA.replace("one JPEG quality", "JPEG qualities 10-60"),
+        BSDS_ORIGIN,
+        {
+            f"bsds500_first50_gray_q{q}_psnr_gain": g
+            for q, g in zip(range(10, 70, 10), (0.74, 0.97, 1.06, 1.06, 1.06, 0.97))
+        },
+        "per-quality-families-l4-l8-svoboda-et-al-2016-and-arcnn-dong-et-al-2015",
+    ),
+    use="gray or colour (luma) photos at JPEG quality 10-60, one model for all (Svoboda et al. 2016's L4)",
+)
+_register_member(
     "l8",
     10,
     "a374ca7003b9e1047cf5b2e95d6f5e638c7ed58626284f1fe50ac77dda335576",
