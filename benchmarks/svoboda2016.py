@@ -419,9 +419,14 @@ def speed(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         f"median of {args.repeats}, {torch.get_num_threads()} thread(s), precision {args.precision}"
     )
     text = "\n".join([title, render(headers, rows, args.markdown)])
-    record = {"image": list(image.shape), "quality": args.quality, "repeats": args.repeats}
-    machine = {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    return text, {**record, **machine, "precision": args.precision, "results": results}
+    return text, {
+        "image": list(image.shape),
+        "quality": args.quality,
+        "repeats": args.repeats,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "precision": args.precision,
+        "results": results,
+    }
 
 
 # --- init (symmetric initialisation) -----------------------------------------------------------------------------

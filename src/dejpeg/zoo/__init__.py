@@ -97,7 +97,8 @@ _register_cifar10(5, "n2n", "0fd7931eb1048b97f2a37b65d2500797b32523a19e864375ff8
 _register_cifar10(10, "n2n", "1f8453735eafa53650e432a4a5c5d360b4173698d968362c92335834694dd105", 0.86)
 _register_cifar10(1, "supervised", "8ce988c285f604e0ba03c9825fa56776700c276038d61247c3de737361acd6ff", 1.31)
 
-SVOBODA_DATA = "BSDS500 train+val (300 photos), gray (BT.601 luma) 64x64 patches, one JPEG quality (IJG tables)"
+SVOBODA_PATCHES = "BSDS500 train+val (300 photos), gray (BT.601 luma) 64x64 patches"
+SVOBODA_DATA = f"{SVOBODA_PATCHES}, one JPEG quality (IJG tables)"
 
 
 def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, float], use: str) -> None:
@@ -179,7 +180,7 @@ register_weights(
     _weights(
         "l4.q10_60_bsds300",
         "e76474d11aa779db7d5df269a017d21a625944cd296b2c3cc44e7228d7bc3d08",
-        SVOBODA_DATA.replace("one JPEG quality", "JPEG qualities 10-60"),
+        f"{SVOBODA_PATCHES}, JPEG qualities 10-60 (IJG tables)",
         BSDS_ORIGIN,
         {
             f"bsds500_first50_gray_q{q}_psnr_gain": g
