@@ -123,25 +123,26 @@ def pillow_decode(data: bytes) -> np.ndarray:
 
 def pillow_encoder(suffix: str, subsampling: str | None) -> Callable[[np.ndarray, int], bytes]:
     """The writer ``dejpeg restore`` uses for ``suffix`` (JPEG: optimised Huffman tables) at a quality."""
-    return lambda image, quality: encode_image(image, suffix, encoding=Encoding(quality, subsampling))
+    return lambda image, quality: (encode_image(image, suffix, encoding=Encoding(quality, subsampling)), None)
 
 
-def mozjpeg_encode(image: np.ndarray, quality: int) -> bytes:
+def mozjpeg_encode(image: np.ndarray, quality: int) -> tuple[bytes, None]:
     """mozjpeg with its defaults (jpeglib writes files only; its libjpeg version is switched back afterwards)."""
     with tempfile.TemporaryDirectory(prefix="dejpeg-") as tmp, jpeglib.version(MOZJPEG):
         path = os.path.join(tmp, "out.jpg")
         jpeglib.from_spatial(image).write_spatial(path, qt=quality)
-        return Path(path).read_bytes()
+        return Path(path).read_bytes(), None
 
 
 @dataclasses.dataclass(frozen=True)
 class Codec:
-    """A codec's curve: ``encode(image, quality) -> bytes`` and ``decode(bytes) -> RGB``; with ``postfilter(bytes,
-    decoded) -> RGB``, a second curve ``<name>_postfilter`` of the same files."""
+    """A codec's curve: ``encode(image, quality) -> (bytes, reconstruction)`` and ``decode(bytes) -> RGB``; with
+    ``postfilter(bytes, decoded) -> RGB``, a second curve ``<name>_postfilter`` of the same files. The
+    reconstruction is the decoder's output where the encoder knows it exactly (the BlockCNN codec), else None."""
 
     name: str
     qualities: tuple[int, ...]
-    encode: Callable[[np.ndarray, int], bytes]
+    encode: Callable[[np.ndarray, int], tuple[bytes, np.ndarray | None]]
     decode: Callable[[bytes], np.ndarray]
     postfilter: Callable[[bytes, np.ndarray], np.ndarray] | None = None
 
@@ -186,8 +187,9 @@ def codecs(args: argparse.Namespace, notes: list[str]) -> list[Codec]:
             if not isinstance(predictor, BlockCnnPredictor):
                 raise ValueError(f"--predictor {args.predictor} is a {type(predictor).__name__}, not a predictor")
 
-            def codec_encode(image: np.ndarray, quality: int) -> bytes:
-                return blockcodec.encode_image(image, quality, predictor).data
+            def codec_encode(image: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+                encoded = blockcodec.encode_image(image, quality, predictor)
+                return encoded.data, encoded.reconstruction
 
             def codec_decode(data: bytes) -> np.ndarray:
                 return blockcodec.decode_image(data, predictor)
@@ -203,37 +205,63 @@ def scores(decoded: np.ndarray, original: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(*pair, 255.0).item(), "psnr_y": psnr(*luma, 255.0).item(), "ssim": ssim(*pair, 255.0).item()}
 
 
-def measure(files: list[Path], chosen: list[Codec], wanted: set[str]) -> dict[str, dict[int, list[dict[str, float]]]]:
-    """Per curve and quality, one record per image: bpp, the scores, encode and decode seconds."""
+def measure(
+    files: list[Path], chosen: list[Codec], wanted: set[str], decode_images: int | None = None
+) -> dict[str, dict[int, list[dict[str, float]]]]:
+    """Per curve and quality, one record per image: bpp, the scores, encode and decode seconds.
+
+    A codec whose encoder knows its reconstruction has its files decoded for the first ``decode_images`` images
+    only (all when None), each checked equal to that reconstruction; the other images are scored on the
+    reconstruction and have no ``decode_s``. Why: the BlockCNN codec's decoder costs as much as its encoder.
+    """
     records: dict[str, dict[int, list[dict[str, float]]]] = {}
-    for path in tqdm(files, desc="images", unit="image"):
+    for index, path in enumerate(tqdm(files, desc="images", unit="image")):
         original = load_rgb_u8(path)
         pixels = original.shape[0] * original.shape[1]
         for codec in chosen:
             for quality in codec.qualities:
                 began = time.perf_counter()
-                data = codec.encode(original, quality)
+                data, decoded = codec.encode(original, quality)
                 encoded = time.perf_counter()
-                decoded = codec.decode(data)
-                seconds = time.perf_counter() - encoded
-                base = {"bpp": 8 * len(data) / pixels, "encode_s": encoded - began}
+                timing = {"encode_s": encoded - began}
+                if decoded is None or decode_images is None or index < decode_images:
+                    reconstruction, decoded = decoded, codec.decode(data)
+                    timing["decode_s"] = time.perf_counter() - encoded
+                    if reconstruction is not None and not np.array_equal(decoded, reconstruction):
+                        raise RuntimeError(f"{codec.name} Q{quality}, {path.name}: decoded != encoder's reconstruction")
+                base = {"bpp": 8 * len(data) / pixels, **timing}
                 if codec.name in wanted:
-                    row = {**base, **scores(decoded, original), "decode_s": seconds}
+                    row = {**base, **scores(decoded, original)}
                     records.setdefault(codec.name, {}).setdefault(quality, []).append(row)
                 if codec.postfilter is not None:
                     began = time.perf_counter()
                     filtered = codec.postfilter(data, decoded)
                     filter_seconds = time.perf_counter() - began
-                    row = {**base, **scores(filtered, original), "decode_s": seconds + filter_seconds}
+                    row = {**base, **scores(filtered, original), "postfilter_s": filter_seconds}
+                    if "decode_s" in timing:
+                        row["decode_s"] = timing["decode_s"] + filter_seconds
                     records.setdefault(f"{codec.name}_postfilter", {}).setdefault(quality, []).append(row)
     return records
 
 
 def mean_points(records: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per quality, the mean of each value over the images that have it (``decode_s``: the decoded ones)."""
     return [
-        {"quality": quality, **{key: float(np.mean([r[key] for r in rows])) for key in rows[0]}}
+        {
+            "quality": quality,
+            **{
+                key: float(np.mean([r[key] for r in rows if key in r]))
+                for key in dict.fromkeys(k for r in rows for k in r)
+            },
+        }
         for quality, rows in sorted(records.items())
     ]
+
+
+def mean_seconds(points: list[dict[str, float]], key: str) -> str:
+    """The mean over the qualities that have ``key``; n/a where none has (no file decoded)."""
+    values = [p[key] for p in points if key in p]
+    return f"{np.mean(values):.3f}" if values else "n/a"
 
 
 def rate_ranges(low_rate: tuple[float, float]) -> dict[str, tuple[float, float] | None]:
@@ -275,7 +303,7 @@ def rd(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     notes: list[str] = []
     chosen = codecs(args, notes)
     files = list_images(args.data)[: args.max_images]
-    records = measure(files, chosen, set(args.curves))
+    records = measure(files, chosen, set(args.curves), args.decode_images)
     curves = {name: mean_points(records[name]) for name in CURVES if name in records}
     bd = bd_table(curves, tuple(args.low_rate))
     rows = [
@@ -286,8 +314,7 @@ def rd(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     lines = [f"Kodak24 ({len(files)} images), means over the images"]
     lines.append(render(("curve", "quality", "bpp", "RGB PSNR", "luma PSNR", "SSIM"), rows, args.markdown))
     speed_rows = [
-        [name, f"{np.mean([p['encode_s'] for p in points]):.3f}", f"{np.mean([p['decode_s'] for p in points]):.3f}"]
-        for name, points in curves.items()
+        [name, *(mean_seconds(points, key) for key in ("encode_s", "decode_s"))] for name, points in curves.items()
     ]
     lines += ["", f"Seconds per image, mean over the qualities, {torch.get_num_threads()} thread(s)"]
     lines.append(render(("curve", "encode s", "decode s"), speed_rows, args.markdown))
@@ -322,6 +349,7 @@ def rd(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "postfilter": args.postfilter or default_model_name(),
         "precision": args.precision,
         "predictor": args.predictor,
+        "decode_images": args.decode_images,
         "versions": {
             "pillow": Image.__version__,
             "libjpeg_turbo": features.version_feature("libjpeg_turbo"),
@@ -424,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--predictor", default=blockcodec.DEFAULT_PREDICTOR, help="registry name or finished run folder")
     p.add_argument("--postfilter", default=None, help="registry name or run folder (default: the default model)")
     p.add_argument("--precision", default="fp32", help="the post-filter's, as dejpeg restore --precision")
+    p.add_argument("--decode-images", type=int, default=None, metavar="N",
+                   help="decode the BlockCNN codec's files of the first N images only (checked equal to the "
+                   "encoder's reconstruction); the rest are scored on that reconstruction")  # fmt: skip
     p.add_argument("--low-rate", type=float, nargs=2, default=[0.1, 0.5], metavar=("LOW", "HIGH"),
                    help="the low-rate BD range, bits per pixel")  # fmt: skip
     p = sub.add_parser("fig2", parents=[common], help="Fig. 2: MSE by position in the 8x8 block")

@@ -91,3 +91,32 @@ def test_fig2_maps_the_error_by_position_after_jpeg_and_each_model(tmp_path):
     assert {"border_to_inner", "corner_to_centre", "variation"} <= set(jpeg)
     for name in ("blockcnn2018_fig2.png", "blockcnn2018_fig2_blockcnn_q20.png"):
         assert Image.open(tmp_path / "figures" / name).size[0] > 100
+
+
+def test_rd_decodes_the_codec_files_of_the_first_images_only(tmp_path, monkeypatch):
+    data = write_image_folder(tmp_path / "kodak", 2, size=(32, 40))
+    predictor = finished_run(tmp_path / "predictor", "blockcnn_predictor", tiny_predictor())
+    decoded = []
+    decode_image = benchmark.blockcodec.decode_image
+    monkeypatch.setattr(benchmark.blockcodec, "decode_image", lambda *a: decoded.append(1) or decode_image(*a))
+    monkeypatch.setitem(benchmark.QUALITIES, "blockcnn", (20, 50))
+    out = ["--results", str(tmp_path), "--figures", str(tmp_path), "--predictor", str(predictor)]
+    assert (
+        benchmark.main(["rd", "--data", str(data), "--curves", "jpeg", "blockcnn", "--decode-images", "1", *out]) == 0
+    )
+    assert len(decoded) == 2  # image 1 at both qualities; image 2 scored on the encoder's reconstruction
+    record = json.loads((tmp_path / "blockcnn2018_rd.json").read_text())
+    curves = record["curves"]
+    assert all("decode_s" in p for p in curves["jpeg"] + curves["blockcnn"])  # means over the decoded images
+    assert record["decode_images"] == 1 and record["images"] == 2
+
+
+def test_rd_refuses_a_decoder_that_differs_from_the_encoder(tmp_path, monkeypatch):
+    data = write_image_folder(tmp_path / "kodak", 1, size=(32, 32))
+    predictor = finished_run(tmp_path / "predictor", "blockcnn_predictor", tiny_predictor())
+    decode_image = benchmark.blockcodec.decode_image
+    monkeypatch.setattr(benchmark.blockcodec, "decode_image", lambda *a: decode_image(*a) ^ 1)
+    monkeypatch.setitem(benchmark.QUALITIES, "blockcnn", (20,))
+    out = ["--results", str(tmp_path), "--figures", str(tmp_path), "--predictor", str(predictor)]
+    with pytest.raises(RuntimeError, match="decoded != encoder's reconstruction"):
+        benchmark.main(["rd", "--data", str(data), "--curves", "blockcnn", *out])
