@@ -138,12 +138,14 @@ def mozjpeg_encode(image: np.ndarray, quality: int) -> tuple[bytes, None]:
 class Codec:
     """A codec's curve: ``encode(image, quality) -> (bytes, reconstruction)`` and ``decode(bytes) -> RGB``; with
     ``postfilter(bytes, decoded) -> RGB``, a second curve ``<name>_postfilter`` of the same files. The
-    reconstruction is the decoder's output where the encoder knows it exactly (the BlockCNN codec), else None."""
+    reconstruction is the decoder's output where the encoder knows it exactly (the BlockCNN codec), else None.
+    ``identity``: what else its points depend on (libraries, weights), to key the ``--cache``."""
 
     name: str
     qualities: tuple[int, ...]
     encode: Callable[[np.ndarray, int], tuple[bytes, np.ndarray | None]]
     decode: Callable[[bytes], np.ndarray]
+    identity: str
     postfilter: Callable[[bytes, np.ndarray], np.ndarray] | None = None
 
 
@@ -151,10 +153,11 @@ def codecs(args: argparse.Namespace, notes: list[str]) -> list[Codec]:
     """The codecs the chosen curves need; those without their model or library are left out with a note."""
     wanted = set(args.curves)
     chosen: list[Codec] = []
-    postfilter = None
+    postfilter, filtered_by = None, ""
     if wanted & {"jpeg_postfilter", "blockcnn_postfilter"}:
         net = load_model(args.postfilter)
         precision = args.precision
+        filtered_by = f", post-filter {blockcodec.weights_sha256(net)[:16]} {precision}"
 
         def jpeg_filter(data: bytes, decoded: np.ndarray) -> np.ndarray:
             return restore(data, net, precision=precision)
@@ -166,15 +169,19 @@ def codecs(args: argparse.Namespace, notes: list[str]) -> list[Codec]:
         postfilter = {"jpeg": jpeg_filter, "blockcnn": plane_filter}
     if wanted & {"jpeg", "jpeg_postfilter"}:
         pf = postfilter["jpeg"] if "jpeg_postfilter" in wanted and postfilter else None
-        chosen.append(Codec("jpeg", QUALITIES["jpeg"], pillow_encoder(".jpg", "420"), pillow_decode, pf))
+        identity = f"libjpeg-turbo {features.version_feature('libjpeg_turbo')}" + (filtered_by if pf else "")
+        chosen.append(Codec("jpeg", QUALITIES["jpeg"], pillow_encoder(".jpg", "420"), pillow_decode, identity, pf))
     if "mozjpeg" in wanted:
-        chosen.append(Codec("mozjpeg", QUALITIES["mozjpeg"], mozjpeg_encode, pillow_decode))
+        identity = f"jpeglib {jpeglib.__version__} {MOZJPEG}"
+        chosen.append(Codec("mozjpeg", QUALITIES["mozjpeg"], mozjpeg_encode, pillow_decode, identity))
     if "webp" in wanted:
-        chosen.append(Codec("webp", QUALITIES["webp"], pillow_encoder(".webp", None), pillow_decode))
+        identity = f"libwebp {features.version('webp')}"
+        chosen.append(Codec("webp", QUALITIES["webp"], pillow_encoder(".webp", None), pillow_decode, identity))
     if "avif" in wanted and not avif_available():
         notes.append("avif: skipped, this Pillow cannot write AVIF")
     elif "avif" in wanted:
-        chosen.append(Codec("avif", QUALITIES["avif"], pillow_encoder(".avif", "420"), pillow_decode))
+        identity = f"libavif {features.version('avif')}"
+        chosen.append(Codec("avif", QUALITIES["avif"], pillow_encoder(".avif", "420"), pillow_decode, identity))
     if wanted & {"blockcnn", "blockcnn_postfilter"}:
         source = model_source(args.predictor)
         if source is None:
@@ -195,7 +202,8 @@ def codecs(args: argparse.Namespace, notes: list[str]) -> list[Codec]:
                 return blockcodec.decode_image(data, predictor)
 
             pf = postfilter["blockcnn"] if "blockcnn_postfilter" in wanted and postfilter else None
-            chosen.append(Codec("blockcnn", QUALITIES["blockcnn"], codec_encode, codec_decode, pf))
+            identity = f"predictor {blockcodec.weights_sha256(predictor)[:16]}" + (filtered_by if pf else "")
+            chosen.append(Codec("blockcnn", QUALITIES["blockcnn"], codec_encode, codec_decode, identity, pf))
     return chosen
 
 
@@ -205,42 +213,83 @@ def scores(decoded: np.ndarray, original: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(*pair, 255.0).item(), "psnr_y": psnr(*luma, 255.0).item(), "ssim": ssim(*pair, 255.0).item()}
 
 
+def measure_point(
+    codec: Codec, quality: int, original: np.ndarray, decode: bool, label: str
+) -> dict[str, dict[str, float]]:
+    """One image at one quality: the codec's row (bpp, scores, seconds) and, with a post-filter, its curve's row.
+
+    ``decode``: decode the file even where the encoder knows its reconstruction (then checked equal to it); else
+    the row is scored on that reconstruction and has no ``decode_s``.
+    """
+    pixels = original.shape[0] * original.shape[1]
+    began = time.perf_counter()
+    data, decoded = codec.encode(original, quality)
+    encoded = time.perf_counter()
+    timing = {"encode_s": encoded - began}
+    if decoded is None or decode:
+        reconstruction, decoded = decoded, codec.decode(data)
+        timing["decode_s"] = time.perf_counter() - encoded
+        if reconstruction is not None and not np.array_equal(decoded, reconstruction):
+            raise RuntimeError(f"{codec.name} Q{quality}, {label}: decoded != encoder's reconstruction")
+    base = {"bpp": 8 * len(data) / pixels, **timing}
+    rows = {codec.name: {**base, **scores(decoded, original)}}
+    if codec.postfilter is not None:
+        began = time.perf_counter()
+        filtered = codec.postfilter(data, decoded)
+        filter_seconds = time.perf_counter() - began
+        row = {**base, **scores(filtered, original), "postfilter_s": filter_seconds}
+        if "decode_s" in timing:
+            row["decode_s"] = timing["decode_s"] + filter_seconds
+        rows[f"{codec.name}_postfilter"] = row
+    return rows
+
+
+def read_cache(cache: Path | None) -> dict[str, dict[str, dict[str, float]]]:
+    """The per-point rows an earlier run appended to ``cache`` (JSON lines), by key; a last line cut short by a
+    stop is dropped from the file."""
+    if cache is None or not cache.is_file():
+        return {}
+    text = cache.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    if complete != text:
+        atomic_write_bytes(complete.encode(), cache)
+    entries = (json.loads(line) for line in complete.splitlines())
+    return {entry["key"]: entry["rows"] for entry in entries}
+
+
 def measure(
-    files: list[Path], chosen: list[Codec], wanted: set[str], decode_images: int | None = None
+    files: list[Path],
+    chosen: list[Codec],
+    wanted: set[str],
+    decode_images: int | None = None,
+    cache: Path | None = None,
 ) -> dict[str, dict[int, list[dict[str, float]]]]:
     """Per curve and quality, one record per image: bpp, the scores, encode and decode seconds.
 
     A codec whose encoder knows its reconstruction has its files decoded for the first ``decode_images`` images
-    only (all when None), each checked equal to that reconstruction; the other images are scored on the
-    reconstruction and have no ``decode_s``. Why: the BlockCNN codec's decoder costs as much as its encoder.
+    only (all when None); see :func:`measure_point`. Why: the BlockCNN codec's decoder costs as much as its encoder,
+    about a minute of one core per Kodak image. With ``cache``, each point is appended to it as it is measured and
+    the points already there (same image, codec, quality and weights) are not measured again, so a long run that
+    stops continues where it stopped.
     """
+    done = read_cache(cache)
     records: dict[str, dict[int, list[dict[str, float]]]] = {}
     for index, path in enumerate(tqdm(files, desc="images", unit="image")):
-        original = load_rgb_u8(path)
-        pixels = original.shape[0] * original.shape[1]
+        original = None  # read only if a point of the image is not in the cache
         for codec in chosen:
             for quality in codec.qualities:
-                began = time.perf_counter()
-                data, decoded = codec.encode(original, quality)
-                encoded = time.perf_counter()
-                timing = {"encode_s": encoded - began}
-                if decoded is None or decode_images is None or index < decode_images:
-                    reconstruction, decoded = decoded, codec.decode(data)
-                    timing["decode_s"] = time.perf_counter() - encoded
-                    if reconstruction is not None and not np.array_equal(decoded, reconstruction):
-                        raise RuntimeError(f"{codec.name} Q{quality}, {path.name}: decoded != encoder's reconstruction")
-                base = {"bpp": 8 * len(data) / pixels, **timing}
-                if codec.name in wanted:
-                    row = {**base, **scores(decoded, original)}
-                    records.setdefault(codec.name, {}).setdefault(quality, []).append(row)
-                if codec.postfilter is not None:
-                    began = time.perf_counter()
-                    filtered = codec.postfilter(data, decoded)
-                    filter_seconds = time.perf_counter() - began
-                    row = {**base, **scores(filtered, original), "postfilter_s": filter_seconds}
-                    if "decode_s" in timing:
-                        row["decode_s"] = timing["decode_s"] + filter_seconds
-                    records.setdefault(f"{codec.name}_postfilter", {}).setdefault(quality, []).append(row)
+                key = f"{path}|{codec.name}|{quality}|{codec.identity}"
+                rows = done.get(key)
+                if rows is None:
+                    original = load_rgb_u8(path) if original is None else original
+                    decode = decode_images is None or index < decode_images
+                    rows = measure_point(codec, quality, original, decode, path.name)
+                    if cache is not None:
+                        with cache.open("a") as stream:
+                            stream.write(json.dumps({"key": key, "rows": rows}) + "\n")
+                for name, row in rows.items():
+                    if name != codec.name or name in wanted:
+                        records.setdefault(name, {}).setdefault(quality, []).append(row)
     return records
 
 
@@ -303,7 +352,7 @@ def rd(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     notes: list[str] = []
     chosen = codecs(args, notes)
     files = list_images(args.data)[: args.max_images]
-    records = measure(files, chosen, set(args.curves), args.decode_images)
+    records = measure(files, chosen, set(args.curves), args.decode_images, args.cache)
     curves = {name: mean_points(records[name]) for name in CURVES if name in records}
     bd = bd_table(curves, tuple(args.low_rate))
     rows = [
@@ -455,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decode-images", type=int, default=None, metavar="N",
                    help="decode the BlockCNN codec's files of the first N images only (checked equal to the "
                    "encoder's reconstruction); the rest are scored on that reconstruction")  # fmt: skip
+    p.add_argument("--cache", type=Path, default=None, metavar="FILE",
+                   help="append each measured point to FILE (JSON lines) and reuse the points already there: "
+                   "rerun with the same FILE to continue a run that stopped")  # fmt: skip
     p.add_argument("--low-rate", type=float, nargs=2, default=[0.1, 0.5], metavar=("LOW", "HIGH"),
                    help="the low-rate BD range, bits per pixel")  # fmt: skip
     p = sub.add_parser("fig2", parents=[common], help="Fig. 2: MSE by position in the 8x8 block")

@@ -120,3 +120,26 @@ def test_rd_refuses_a_decoder_that_differs_from_the_encoder(tmp_path, monkeypatc
     out = ["--results", str(tmp_path), "--figures", str(tmp_path), "--predictor", str(predictor)]
     with pytest.raises(RuntimeError, match="decoded != encoder's reconstruction"):
         benchmark.main(["rd", "--data", str(data), "--curves", "blockcnn", *out])
+
+
+def test_rd_continues_from_its_cache(tmp_path, monkeypatch):
+    data = write_image_folder(tmp_path / "kodak", 2, size=(32, 40))
+    predictor = finished_run(tmp_path / "predictor", "blockcnn_predictor", tiny_predictor())
+    monkeypatch.setitem(benchmark.QUALITIES, "blockcnn", (20, 50))
+    cache = tmp_path / "points.jsonl"
+    out = ["--results", str(tmp_path), "--figures", str(tmp_path), "--predictor", str(predictor)]
+    args = ["rd", "--data", str(data), "--curves", "jpeg", "blockcnn", "--cache", str(cache), *out]
+    assert benchmark.main(args) == 0
+    first = json.loads((tmp_path / "blockcnn2018_rd.json").read_text())["curves"]
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 2 * (len(benchmark.QUALITIES["jpeg"]) + 2)  # one per image, codec and quality
+    cache.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # the last point cut short by a stop
+    encoded = []
+    encode_image = benchmark.blockcodec.encode_image
+    monkeypatch.setattr(benchmark.blockcodec, "encode_image", lambda *a: encoded.append(a[1]) or encode_image(*a))
+    assert benchmark.main(args) == 0
+    assert encoded == [50]  # only the lost point (image 2, the codec at Q50) is measured again
+    again = json.loads((tmp_path / "blockcnn2018_rd.json").read_text())["curves"]
+    scores = ("bpp", "psnr", "psnr_y", "ssim")
+    assert [[p[k] for k in scores] for p in again["blockcnn"]] == [[p[k] for k in scores] for p in first["blockcnn"]]
+    assert len(cache.read_text().splitlines()) == len(lines)
