@@ -6,8 +6,9 @@ Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03 over the valid region, colour 
 channels; PSNR-B (Yim & Bovik 2011) with 8x8 blocks, colour = mean over channels of the per-channel
 dB values. All computed in float64.
 
-Besides the image metrics: where in the 8x8 block the error falls (:mod:`dejpeg.metrics.block_position`), and the
-Bjøntegaard deltas between rate-distortion curves (:mod:`dejpeg.metrics.bjontegaard`).
+Besides the image metrics: where in the 8x8 block the error falls (:mod:`dejpeg.metrics.block_position`), the
+Bjøntegaard deltas between rate-distortion curves (:mod:`dejpeg.metrics.bjontegaard`), and the Fréchet distance
+between feature sets (:mod:`dejpeg.metrics.frechet`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from dejpeg.arrays import u8_to_tensor
 from dejpeg.metrics.bjontegaard import bd_psnr, bd_rate
 from dejpeg.metrics.block_position import block_position_mse, block_position_structure
+from dejpeg.metrics.frechet import feature_frechet_distance, frechet_distance, gaussian_statistics
 from dejpeg.metrics.psnr import PSNR, psnr
 from dejpeg.metrics.psnrb import PSNRB, blocking_effect_factor, psnrb
 from dejpeg.metrics.ssim import SSIM, ssim, ssim_loss, ssim_map
@@ -67,6 +69,9 @@ __all__ = [
     "block_position_mse",
     "block_position_structure",
     "blocking_effect_factor",
+    "feature_frechet_distance",
+    "frechet_distance",
+    "gaussian_statistics",
     "image_metrics",
     "psnr",
     "psnrb",
