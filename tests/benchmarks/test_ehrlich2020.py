@@ -8,10 +8,18 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from conftest import _natural_image, write_image_folder
+from PIL import Image
+from safetensors.torch import load_file, save_file
 
+from dejpeg.api import load_model, restore
 from dejpeg.codec import encode
+from dejpeg.evaluation import load_reference
+from dejpeg.metrics import image_metrics
+from dejpeg.runs import FINAL_WEIGHTS as FINAL
 from dejpeg.train import fit
 from dejpeg.train.config import load_config
 
@@ -83,3 +91,35 @@ def test_fig11_without_a_colour_model_says_so(tmp_path, capsys, root, monkeypatc
     shutil.copytree(root / "images", empty / "images")
     record, out = _run(empty, tmp_path, "fig11", capsys)
     assert record["results"] == {} and "skipped" in out
+
+
+def test_table4_blends_the_gan_weights_and_measures_psnr_and_frechet_distance(root, tmp_path, capsys):
+    colour = ehrlich2020.out_dir(ehrlich2020.COLOUR_RECIPE, root)
+    gan = tmp_path / "gan"
+    shutil.copytree(colour, gan)
+    torch.manual_seed(0)
+    weights = {
+        k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v for k, v in load_file(gan / FINAL).items()
+    }
+    save_file(weights, gan / FINAL)  # a GAN stage that moved every weight
+    argv = ["table4", "--root", str(root), "--data", str(root / "images"), "--gan", str(gan), "--qualities", "10", "30"]
+    argv += ["--features", "cifar_resnet20", "--feature-layer", "layer3", "--tile", "16", "--crop", "48"]
+    argv += ["--results", str(tmp_path / "results"), "--figures", str(tmp_path / "figures")]
+    assert ehrlich2020.main(argv) == 0
+    record = json.loads((tmp_path / "results" / "ehrlich2020_table4.json").read_text())
+    results = record["results"]
+    assert list(results) == ["JPEG", "alpha 0", "alpha 0.7", "alpha 1"] and record["regression"] == str(colour)
+    references = [load_reference(path, gray=False) for path in sorted((root / "images").glob("*.png"))]
+    assert record["tiles"] == sum((r.shape[0] // 16) * (r.shape[1] // 16) for r in references)
+    for label, source in (("alpha 0", colour), ("alpha 1", gan)):  # the ends are the two networks themselves
+        net = load_model(str(source))
+        for quality in (10, 30):
+            psnrs = [
+                image_metrics(restore(encode(r, quality=quality), net, precision="fp32"), r)["psnr"] for r in references
+            ]
+            assert results[label][str(quality)]["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-9)
+    middle = results["alpha 0.7"]["10"]["psnr"]
+    assert middle not in (results["alpha 0"]["10"]["psnr"], results["alpha 1"]["10"]["psnr"])
+    assert all(row[str(q)]["frechet"] > 0 for row in results.values() for q in (10, 30))
+    assert Image.open(tmp_path / "figures" / "ehrlich2020_table4.png").size[0] > 5 * 48
+    assert "Q30 Fréchet" in capsys.readouterr().out
