@@ -206,6 +206,21 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 20 (Svoboda et al. 2016's L8)",
 )
 
+# The BlockCNN codec's predictor (dejpeg codec encode/decode): not a restorer, so no restoration scores; what it
+# does for the codec is its rate-distortion curve (docs/results/blockcnn2018.md).
+register_weights(
+    "blockcnn_predictor.bsds300",
+    _weights(
+        "blockcnn_predictor.bsds300",
+        "bd64ad464cc0dabad5e90f11d6d092b1a88b70e903a94d3a97c1005ad30d4813",
+        "BSDS500 train+val (300 photos), gray (BT.601 luma) 32x32 patches, contexts JPEG-coded at quality 5..60",
+        BSDS_ORIGIN,
+        {},
+        "blockcnn_predictorbsds300-the-blockcnn-codecs-predictor",
+    ),
+    use="the block predictor of the BlockCNN codec (dejpeg codec encode/decode), not a restorer",
+)
+
 # Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
 retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
 retire("dejpeg_net.dct_blind_v5_bsds300", "dejpeg_net_dct_w160.blind_bsds300")
