@@ -121,7 +121,7 @@ def pillow_decode(data: bytes) -> np.ndarray:
         return np.array(image.convert("RGB"))  # a writable copy, as torch wants
 
 
-def pillow_encoder(suffix: str, subsampling: str | None) -> Callable[[np.ndarray, int], bytes]:
+def pillow_encoder(suffix: str, subsampling: str | None) -> Callable[[np.ndarray, int], tuple[bytes, None]]:
     """The writer ``dejpeg restore`` uses for ``suffix`` (JPEG: optimised Huffman tables) at a quality."""
     return lambda image, quality: (encode_image(image, suffix, encoding=Encoding(quality, subsampling)), None)
 

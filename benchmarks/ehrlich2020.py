@@ -189,21 +189,14 @@ def table4(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                 feats, psnrs = collected.setdefault(label, ([], []))
                 feats.append(tile_features(features, image, args.tile))
                 psnrs.append(image_metrics(image, reference)["psnr"])
-            if index == args.example and quality == args.qualities[0]:
+            if index == min(args.example, len(references) - 1) and quality == args.qualities[0]:
                 panels = [("original", reference), *((f"{label}, Q{quality}", im) for label, im in outputs.items())]
         for label, (feats, psnrs) in collected.items():
             distance = feature_frechet_distance(torch.cat(feats), original).item()
             results.setdefault(label, {})[quality] = {"psnr": float(np.mean(psnrs)), "frechet": distance}
     headers = ["output", *(f"Q{q} {m}" for q in args.qualities for m in ("PSNR", "Fréchet"))]
     rows = [
-        [
-            label,
-            *(
-                f"{r[q]['psnr']:.2f}" if m == "PSNR" else f"{r[q]['frechet']:.3f}"
-                for q in args.qualities
-                for m in ("PSNR", "F")
-            ),
-        ]
+        [label, *(cell for q in args.qualities for cell in (f"{r[q]['psnr']:.2f}", f"{r[q]['frechet']:.3f}"))]
         for label, r in results.items()
     ]
     title = (
