@@ -201,29 +201,53 @@ def unavailable(spec: str) -> str:
 # --- table (Tables 3/4) ------------------------------------------------------------------------------------------
 
 
+def table_part(args: argparse.Namespace) -> str:
+    return "table_color" if args.color else "table"
+
+
+def previous_table(args: argparse.Namespace) -> tuple[dict[str, dict[int, dict[str, Any]]], list[str]]:
+    """The rows and notes of the table's JSON under ``--results``, for ``--add``: measured on the same images with
+    the same consistency step, or an error (rows measured otherwise are not comparable)."""
+    path = args.results / f"svoboda2016_{table_part(args)}.json"
+    if not path.is_file():
+        raise SystemExit(f"--add: {path} does not exist; run the table without --add first")
+    record = json.loads(path.read_text())
+    settings = {"data": str(args.data), "max_images": args.max_images, "consistency": args.consistency}
+    differing = [f"{k} {record.get(k)!r} (now {v!r})" for k, v in settings.items() if record.get(k) != v]
+    if differing:
+        raise SystemExit(f"--add: {path} was measured with other settings: {', '.join(differing)}")
+    rows = {spec: {int(q): row for q, row in by_quality.items()} for spec, by_quality in record["results"].items()}
+    return rows, record["notes"]
+
+
 def table(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     results: dict[str, dict[int, dict[str, Any]]] = {}
     notes = []
+    if args.add:  # keep the other models' rows; the listed ones are measured again
+        results, notes = previous_table(args)
+        notes = [n for n in notes if not any(n.startswith(f"{spec}:") for spec in args.models)]
     for spec in args.models:
         if spec == "jpeg":
             continue
         rows = evaluate_sources(sources_by_quality(spec, args.qualities, args.root), args)
         if rows:
-            results[spec] = rows
+            results[spec] = results.get(spec, {}) | rows
         missing = [q for q in args.qualities if q not in rows]
         if missing:
             notes.append(unavailable(spec) + f" at Q{', Q'.join(map(str, missing))}")
     if "jpeg" in args.models:
+        results.pop("jpeg", None)
         first = {q: rows[q] for rows in results.values() for q in rows}  # the same JPEG under every model
         results = {"jpeg": {q: jpeg_row(first[q]) for q in sorted(first)}, **results}
+    qualities = sorted({q for rows in results.values() for q in rows} | set(args.qualities))
     lines = []
-    for q in args.qualities:
+    for q in qualities:
         rows = [[spec, *score_cells(r[q]), r[q]["source"]] for spec, r in results.items() if q in r]
         lines.append(f"BSDS500 test200, {'colour (RGB, 4:2:0)' if args.color else 'gray'}, Q{q}")
         lines.append(render(("model", *SCORE_HEADERS, "source"), rows, args.markdown))
         lines.append("")
     text = "\n".join(lines + notes)
-    return text, {"qualities": args.qualities, "results": results, "notes": notes}
+    return text, {"qualities": qualities, "results": results, "notes": notes}
 
 
 # --- objectives (Table 5, Figure 6) ------------------------------------------------------------------------------
@@ -581,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=list(TABLE_MODELS), help="registry names, run folders, jpeg")
     p.add_argument("--qualities", type=int, nargs="+", default=[10, 20])
     p.add_argument("--color", action="store_true", help="RGB JPEGs (4:2:0) scored in RGB, not the gray track")
+    p.add_argument(
+        "--add",
+        action="store_true",
+        help="measure only --models and merge their rows into the table's JSON (same images and consistency step)",
+    )
     sub.add_parser("objectives", parents=[common], help="Table 5 and Fig. 6: the L4 Q10 arms")
     sub.add_parser("matrix", parents=[common], help="Fig. 5: L4 per training quality x test quality")
     p = sub.add_parser("sizes", parents=[common], help="Fig. 8: training-set size, training vs held-out PSNR")
@@ -609,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {"table": table, "objectives": objectives, "matrix": matrix, "sizes": sizes, "speed": speed, "init": init}
     text, record = parts[args.part](args)
     print(text)
-    part = f"{args.part}_color" if getattr(args, "color", False) else args.part
+    part = table_part(args) if args.part == "table" else args.part
     if getattr(args, "precision", "auto") != "auto":
         part = f"{part}_{args.precision}"
     print(f"\nwrote {write_json(args, part, record)}")

@@ -82,3 +82,19 @@ def test_speed_counts_operations_and_records_the_precision(root, tmp_path):
     assert l4["paper_ops_per_pixel"] == 140_000 and tv["ops_per_pixel"] is None
     assert l4["precision"] == resolve_precision(create_model("l4.q10_bsds300", pretrained=False), "cpu")
     assert record["image"] == [864, 1152] and len(l4["seconds"]) == 1 and l4["seconds_per_megapixel"] > 0
+
+
+def test_table_add_merges_new_models_into_the_same_measurement(root, tmp_path, capsys):
+    base = ["table", "--max-images", "1", "--qualities", "10"]
+    first = _run(root, tmp_path, [*base, "--models", "jpeg", "l4"], "table")
+    added = _run(root, tmp_path, [*base, "--qualities", "20", "--models", "arcnn", "--add"], "table")
+    assert list(added["results"]) == ["jpeg", "l4", "arcnn"] and added["qualities"] == [10, 20]
+    assert added["results"]["l4"] == first["results"]["l4"], "the rows not measured again are kept as they were"
+    assert list(added["results"]["arcnn"]) == ["20"] and added["results"]["arcnn"]["20"]["source"] == "arcnn"
+    again = _run(root, tmp_path, [*base, "--models", "jpeg", "arcnn", "--add"], "table")
+    assert list(again["results"]["jpeg"]) == ["10", "20"], "JPEG's row is measured again under every model present"
+    assert list(again["results"]["arcnn"]) == ["20", "10"]
+    with pytest.raises(SystemExit, match="max_images 1 \\(now 2\\)"):
+        _run(root, tmp_path, ["table", "--max-images", "2", "--models", "l8", "--add"], "table")
+    with pytest.raises(SystemExit, match="run the table without --add first"):
+        _run(root, tmp_path, [*base, "--color", "--models", "l8", "--add"], "table_color")
