@@ -148,7 +148,8 @@ def evaluate_sources(sources: dict[int, str | None], args: argparse.Namespace) -
             progress=False,
             consistency=args.consistency,
         )
-        rows |= {r["quality"]: {**r, "source": source, "images": result["images"]} for r in result["rows"]}
+        extra = {"source": source, "images": result["images"], "precision": result["computed_in"]}
+        rows |= {r["quality"]: {**r, **extra} for r in result["rows"]}
     return rows
 
 

@@ -90,7 +90,9 @@ def test_table_add_merges_new_models_into_the_same_measurement(root, tmp_path, c
     added = _run(root, tmp_path, [*base, "--qualities", "20", "--models", "arcnn", "--add"], "table")
     assert list(added["results"]) == ["jpeg", "l4", "arcnn"] and added["qualities"] == [10, 20]
     assert added["results"]["l4"] == first["results"]["l4"], "the rows not measured again are kept as they were"
-    assert list(added["results"]["arcnn"]) == ["20"] and added["results"]["arcnn"]["20"]["source"] == "arcnn"
+    arcnn = added["results"]["arcnn"]
+    assert list(arcnn) == ["20"] and arcnn["20"]["source"] == "arcnn"
+    assert arcnn["20"]["precision"] == resolve_precision(create_model("arcnn.q20_bsds300", pretrained=False), "cpu")
     again = _run(root, tmp_path, [*base, "--models", "jpeg", "arcnn", "--add"], "table")
     assert list(again["results"]["jpeg"]) == ["10", "20"], "JPEG's row is measured again under every model present"
     assert list(again["results"]["arcnn"]) == ["20", "10"]
