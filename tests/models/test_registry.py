@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -87,6 +90,26 @@ def test_pretrained_weights_load_and_match_checksum(name):
     assert sha256_file(entry.weights.path) == entry.weights.sha256
     model = create_model(name, pretrained=True)
     assert not model.training
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation but ``-`` and ``_`` dropped, spaces to
+    hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_github_anchor_follows_githubs_rule():
+    assert _github_anchor("`blockcnn_predictor.bsds300` (the BlockCNN codec's predictor)") == (
+        "blockcnn_predictorbsds300-the-blockcnn-codecs-predictor"
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in list_models(pretrained=True) if get_entry(n).weights is not None])
+def test_shipped_weights_link_to_their_model_card(name):
+    document, _, anchor = get_entry(name).weights.card.partition("#")
+    text = (Path(__file__).resolve().parents[2] / document).read_text()
+    headings = {_github_anchor(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+    assert anchor in headings, f"{name}'s card {anchor!r} is no heading of {document}"
 
 
 def test_models_without_weights_to_learn_are_ready_as_built(monkeypatch):

@@ -99,20 +99,22 @@ _register_cifar10(1, "supervised", "8ce988c285f604e0ba03c9825fa56776700c276038d6
 
 SVOBODA_PATCHES = "BSDS500 train+val (300 photos), gray (BT.601 luma) 64x64 patches"
 SVOBODA_DATA = f"{SVOBODA_PATCHES}, one JPEG quality (IJG tables)"
+SVOBODA_CARD = "per-quality-families-l4-l8-svoboda-et-al-2016-and-arcnn-dong-et-al-2015"
 
 
-def _register_member(arch: str, quality: int, sha256: str, scores: dict[str, float], use: str) -> None:
-    """A per-quality member of ``l4``, ``l8`` or ``arcnn``: ``create_model(arch)`` picks it for files nearest its
-    quality (:class:`dejpeg.models.PerQualityModel`)."""
+def _register_member(
+    arch: str,
+    quality: int,
+    sha256: str,
+    scores: dict[str, float],
+    use: str,
+    data: str = SVOBODA_DATA,
+    card: str = SVOBODA_CARD,
+) -> None:
+    """A per-quality member of ``l4``, ``l8``, ``arcnn`` or ``blockcnn``: ``create_model(arch)`` picks it for files
+    nearest its quality (:class:`dejpeg.models.PerQualityModel`)."""
     name = f"{arch}.q{quality}_bsds300"
-    weights = _weights(
-        name,
-        sha256,
-        SVOBODA_DATA,
-        BSDS_ORIGIN,
-        scores,
-        "per-quality-families-l4-l8-svoboda-et-al-2016-and-arcnn-dong-et-al-2015",
-    )
+    weights = _weights(name, sha256, data, BSDS_ORIGIN, scores, card)
     register_weights(name, dataclasses.replace(weights, quality=quality), use=use)
 
 
@@ -186,7 +188,7 @@ register_weights(
             f"bsds500_first50_gray_q{q}_psnr_gain": g
             for q, g in zip(range(10, 70, 10), (0.74, 0.97, 1.06, 1.06, 1.06, 0.97))
         },
-        "per-quality-families-l4-l8-svoboda-et-al-2016-and-arcnn-dong-et-al-2015",
+        SVOBODA_CARD,
     ),
     use="gray or colour (luma) photos at JPEG quality 10-60, one model for all (Svoboda et al. 2016's L4)",
 )
