@@ -39,8 +39,11 @@ from dejpeg.models._task import TrainingTask
 PAPER = "Maleki et al. 2018, BlockCNN: A Deep Network for Artifact Removal and Image Compression"
 BLOCK = 8
 NEGATIVE_SLOPE = 0.1
-#: Windows per forward pass at inference: bounds memory on large images (a 1024x1024 tile has 16,384 blocks).
-INFERENCE_CHUNK = 1024
+#: Windows per forward pass at inference: bounds memory on large images (a 1024x1024 tile has 16,384 blocks), and
+#: keeps each activation (64 x 64 x 24 x 24 floats, 9.4 MB) below glibc's mmap threshold, so that its buffers are
+#: reused rather than mapped and zeroed anew: a 480x320 image took 25 s in fp32 and 11-14 s in bf16 (one thread,
+#: AMX Xeon) in chunks of 64, against 45 s and 19-23 s in chunks of 1,024, half of which was system time.
+INFERENCE_CHUNK = 64
 #: Momentum of the running activation ranges the integer predictor is scaled by (as batch norm's statistics).
 RANGE_MOMENTUM = 0.1
 
