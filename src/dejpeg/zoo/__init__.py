@@ -208,6 +208,29 @@ _register_member(
     "gray or colour (luma) photos near JPEG quality 20 (Svoboda et al. 2016's L8)",
 )
 
+# BlockCNN's members alone at their own quality, first 50 BSDS500 test200 images, gray, consistency step on, fp32
+# (`python benchmarks/svoboda2016.py table --add --models blockcnn --max-images 50`)
+BLOCKCNN_DATA = "BSDS500 train+val (300 photos), gray (BT.601 luma) 32x32 patches, one JPEG quality (IJG tables)"
+BLOCKCNN_CARD = "per-quality-family-blockcnn-maleki-et-al-2018"
+_register_member(
+    "blockcnn",
+    10,
+    "7d25a30a8d6c060f7cd716b294de88d9b1a4e9c364c75b58d41f69bd57c00a91",
+    {"bsds500_first50_gray_q10_psnr_gain": 0.80},
+    "gray or colour (luma) photos near JPEG quality 10 (Maleki et al. 2018's BlockCNN)",
+    BLOCKCNN_DATA,
+    BLOCKCNN_CARD,
+)
+_register_member(
+    "blockcnn",
+    20,
+    "3d7524443b069987a26948a6c728dc169dfabdc5d7e945b5c992677b7f852653",
+    {"bsds500_first50_gray_q20_psnr_gain": 1.05},
+    "gray or colour (luma) photos near JPEG quality 20 (Maleki et al. 2018's BlockCNN)",
+    BLOCKCNN_DATA,
+    BLOCKCNN_CARD,
+)
+
 # The BlockCNN codec's predictor (dejpeg codec encode/decode): not a restorer, so no restoration scores; what it
 # does for the codec is its rate-distortion curve (docs/results/blockcnn2018.md).
 register_weights(
