@@ -185,9 +185,14 @@ def score_cells(row: dict[str, Any]) -> list[str]:
 SCORE_HEADERS = ("PSNR", "gain", "PSNR-B", "gain", "SSIM", "gain")
 
 
+def json_path(args: argparse.Namespace, part: str, paper: str = "svoboda2016") -> Path:
+    """``<paper>_<part>.json`` under ``--results``."""
+    return args.results / f"{paper}_{part}.json"
+
+
 def write_json(args: argparse.Namespace, part: str, record: dict[str, Any], paper: str = "svoboda2016") -> Path:
-    """``<paper>_<part>.json`` under ``--results``, with the settings every part shares, atomically."""
-    path = args.results / f"{paper}_{part}.json"
+    """:func:`json_path`'s file, with the settings every part shares, atomically."""
+    path = json_path(args, part, paper)
     path.parent.mkdir(parents=True, exist_ok=True)
     common = {"data": str(args.data), "max_images": args.max_images, "threads": torch.get_num_threads()}
     text = json.dumps({**common, "consistency": args.consistency, **record}, indent=2)
@@ -209,7 +214,7 @@ def table_part(args: argparse.Namespace) -> str:
 def previous_table(args: argparse.Namespace) -> tuple[dict[str, dict[int, dict[str, Any]]], list[str]]:
     """The rows and notes of the table's JSON under ``--results``, for ``--add``: measured on the same images with
     the same consistency step, or an error (rows measured otherwise are not comparable)."""
-    path = args.results / f"svoboda2016_{table_part(args)}.json"
+    path = json_path(args, table_part(args))
     if not path.is_file():
         raise SystemExit(f"--add: {path} does not exist; run the table without --add first")
     record = json.loads(path.read_text())
