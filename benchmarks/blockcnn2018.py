@@ -270,7 +270,8 @@ def measure(
     only (all when None); see :func:`measure_point`. Why: the BlockCNN codec's decoder costs as much as its encoder,
     about a minute of one core per Kodak image. With ``cache``, each point is appended to it as it is measured and
     the points already there (same image, codec, quality and weights) are not measured again, so a long run that
-    stops continues where it stopped.
+    stops continues where it stopped; the key holds the thread count, so the seconds of one run are never mixed with
+    another's.
     """
     done = read_cache(cache)
     records: dict[str, dict[int, list[dict[str, float]]]] = {}
@@ -278,7 +279,7 @@ def measure(
         original = None  # read only if a point of the image is not in the cache
         for codec in chosen:
             for quality in codec.qualities:
-                key = f"{path}|{codec.name}|{quality}|{codec.identity}"
+                key = f"{path}|{codec.name}|{quality}|{codec.identity}|{torch.get_num_threads()} thread(s)"
                 rows = done.get(key)
                 if rows is None:
                     original = load_rgb_u8(path) if original is None else original

@@ -143,3 +143,6 @@ def test_rd_continues_from_its_cache(tmp_path, monkeypatch):
     scores = ("bpp", "psnr", "psnr_y", "ssim")
     assert [[p[k] for k in scores] for p in again["blockcnn"]] == [[p[k] for k in scores] for p in first["blockcnn"]]
     assert len(cache.read_text().splitlines()) == len(lines)
+    encoded.clear()
+    assert benchmark.main([*args, "--threads", "2"]) == 0
+    assert encoded == [20, 50, 20, 50]  # another thread count: other seconds, so every point is measured again
