@@ -44,7 +44,7 @@ import jpeglib
 import numpy as np
 import torch
 from PIL import Image, features
-from svoboda2016 import finished, render
+from svoboda2016 import finished, json_path, render
 from tqdm import tqdm
 
 from dejpeg import blockcodec
@@ -95,7 +95,8 @@ def model_source(spec: str) -> str | None:
 
 
 def write_json(args: argparse.Namespace, part: str, record: dict[str, Any]) -> Path:
-    path = args.results / f"blockcnn2018_{part}.json"
+    """As ``svoboda2016.write_json``, less its ``--consistency`` setting, which this script does not have."""
+    path = json_path(args, part, "blockcnn2018")
     path.parent.mkdir(parents=True, exist_ok=True)
     common = {"data": str(args.data), "max_images": args.max_images, "threads": torch.get_num_threads()}
     atomic_write_bytes((json.dumps({**common, **record}, indent=2) + "\n").encode(), path)
