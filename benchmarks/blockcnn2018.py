@@ -22,7 +22,8 @@ milliseconds of it). Models are registry names with weights or finished run fold
 skipped with a note. The helpers shared with the other papers' scripts are imported from ``svoboda2016``.
 
     OMP_NUM_THREADS=1 python benchmarks/blockcnn2018.py rd --curves jpeg mozjpeg jpeg_postfilter webp avif
-    OMP_NUM_THREADS=2 python benchmarks/blockcnn2018.py rd --decode-images 2 --threads 2 --cache runs/rd.jsonl
+    OMP_NUM_THREADS=2 python benchmarks/blockcnn2018.py rd --decode-images 2 --threads 2 \
+        --cache runs/blockcnn2018_rd.jsonl
     OMP_NUM_THREADS=2 python benchmarks/blockcnn2018.py fig2 --models blockcnn.q20_bsds300 MORE_MODELS... --threads 2
 """
 

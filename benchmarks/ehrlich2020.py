@@ -200,7 +200,7 @@ def table4(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         for label, r in results.items()
     ]
     title = (
-        f"{gan_source} blended with {regression_source}, BSDS500 test200 colour (RGB, 4:2:0), {len(files)} images; "
+        f"{gan_source} blended with {regression_source}, {args.data.name} colour (RGB, 4:2:0), {len(files)} images; "
         f"Fréchet distance of {args.features} {layer} features of {args.tile}-px tiles"
     )
     figure = args.figures / "ehrlich2020_table4.png"
@@ -244,7 +244,7 @@ def fig11(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     rows = evaluate_sources(dict.fromkeys(FIG11_QUALITIES, source), argparse.Namespace(**{**vars(args), "color": True}))
     table = [[f"Q{q}", f"{r['jpeg_psnr']:.2f}", f"{r['psnr']:.2f}", f"{r['psnr_gain']:+.2f}"] for q, r in rows.items()]
     headers = ("quality", "JPEG PSNR", "restored PSNR", "gain")
-    title = f"{source}, BSDS500 test200 colour (RGB, 4:2:0)"
+    title = f"{source}, {args.data.name} colour (RGB, 4:2:0)"
     figure = args.figures / "ehrlich2020_fig11.png"
     gains = ([*rows], [r["psnr_gain"] for r in rows.values()])
     drawn = line_plot(

@@ -50,7 +50,10 @@ OVERLAP = 64
 
 
 def load_model(
-    model: ModelLike = None, device: str | torch.device = "cpu", strength: float | str | None = None
+    model: ModelLike = None,
+    device: str | torch.device = "cpu",
+    strength: float | str | None = None,
+    alpha: float | None = None,
 ) -> nn.Module:
     """A registry name (pretrained), the folder of a ``dejpeg train`` run, a published network's checkpoint file
     (``.pth``, ``.pt``, ``.safetensors``: :func:`dejpeg.models.load_checkpoint`), a module, or None for the default
@@ -63,10 +66,17 @@ def load_model(
     ``strength``: 0..1 or a preset name (:data:`dejpeg.models.STRENGTH_PRESETS`), from keeping texture and grain to
     removing every artifact (:meth:`~dejpeg.models.RestorationModel.with_strength`); None: the model's best-PSNR
     setting. Models without such a control refuse one (a ValueError).
+    ``alpha``: for registered GAN weights (e.g. ``qgac_small.gan_bsds300``), the blend of their regression weights
+    (0: the best PSNR) and the GAN weights (1: the sharpest texture), :func:`dejpeg.models.create_model`; None: the
+    weights as they are. Other models refuse one (a ValueError).
     """
     if model is None:
         model = default_model_name()
-    if isinstance(model, (str, os.PathLike)):
+    if alpha is not None:
+        if not isinstance(model, str) or Path(model).suffix.lower() in CHECKPOINT_SUFFIXES or is_run(model):
+            raise ValueError("alpha blends registered GAN weights with their regression weights: give a registry name")
+        model = _load_registered(model, str(torch.device(device)), alpha)
+    elif isinstance(model, (str, os.PathLike)):
         if Path(model).suffix.lower() in CHECKPOINT_SUFFIXES:
             model = _load_checkpoint_once(Path(model), str(torch.device(device)))
         elif is_run(model):
@@ -96,8 +106,9 @@ def _load_checkpoint_version(path: str, size: int, mtime_ns: int, device: str) -
 
 
 @functools.lru_cache(maxsize=4)
-def _load_registered(name: str, device: str) -> nn.Module:
-    return create_model(name, pretrained=True).to(device).eval()  # unknown names raise with the list of known ones
+def _load_registered(name: str, device: str, alpha: float | None = None) -> nn.Module:
+    # unknown names raise with the list of known ones
+    return create_model(name, pretrained=True, alpha=alpha).to(device).eval()
 
 
 def _load_run(run: Path) -> nn.Module:

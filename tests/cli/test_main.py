@@ -345,3 +345,16 @@ def test_models_say_what_each_is_for(capsys):
     assert "photos" in uses[default_model_name()]
     assert main(["models"]) == 0
     assert "not photos" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("alpha", ["1.5", "-0.1", "nan", "half"])
+def test_restore_refuses_an_alpha_outside_0_1_before_loading(jpeg_folder, tmp_path, capsys, no_model_load, alpha):
+    out = tmp_path / "out.png"
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--alpha", alpha]) == 2
+    assert "--alpha" in capsys.readouterr().err and not out.exists()
+
+
+def test_restore_refuses_an_alpha_for_a_model_without_gan_weights(jpeg_folder, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["restore", str(jpeg_folder / "p0.jpg"), "-o", str(out), "--alpha", "0.5", "--quiet"]) == 2
+    assert "has none" in _one_error_line(capsys.readouterr().err, "restore") and not out.exists()

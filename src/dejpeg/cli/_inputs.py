@@ -41,6 +41,17 @@ def strength_type(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def fraction_type(text: str) -> float:
+    """A number in 0..1 (e.g. ``--alpha``), refused at parse time."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from error
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
+    return value
+
+
 def add_strength_option(parser: argparse.ArgumentParser) -> None:
     presets = ", ".join(f"{name} {value}" for name, value in STRENGTH_PRESETS.items())
     parser.add_argument(
@@ -313,6 +324,7 @@ __all__ = [
     "create_parents",
     "device_type",
     "expand_inputs",
+    "fraction_type",
     "int_in_range",
     "output_layout",
     "output_paths",

@@ -25,6 +25,7 @@ from dejpeg.cli._inputs import (
     add_precision_option,
     add_strength_option,
     check_targets,
+    fraction_type,
     int_in_range,
     output_layout,
 )
@@ -50,6 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help=MODEL_HELP)
     add_strength_option(p)
+    p.add_argument(
+        "--alpha",
+        type=fraction_type,
+        default=None,
+        metavar="A",
+        help="GAN weights only (qgac_small.gan_bsds300): 0 (their regression weights, the best PSNR) .. 1 (the GAN "
+        "weights, the sharpest texture), blended per weight; default: the GAN weights as they are",
+    )
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -156,6 +165,8 @@ def restoration_settings(args: argparse.Namespace) -> tuple[tuple[str, Any], ...
         settings.append(("model", os.path.abspath(args.model) if named_by_path else args.model))
     if args.strength is not None:
         settings.append(("strength", args.strength))
+    if args.alpha is not None:
+        settings.append(("alpha", args.alpha))
     if not args.consistency:
         settings.append(("consistency", False))
     return tuple(settings)
@@ -199,7 +210,7 @@ def _check_folders_keep_their_inputs(inputs: InputStream, layout: OutputLayout) 
 
 
 def _restore(args: argparse.Namespace, inputs: InputStream, layout: OutputLayout, encoding: Encoding) -> int:
-    model = load_model(args.model, args.device, args.strength)
+    model = load_model(args.model, args.device, args.strength, args.alpha)
     resolve_precision(model, args.device, args.precision)  # a precision this model or machine lacks: fail once, now
     options = RestoreOptions(
         device=args.device,

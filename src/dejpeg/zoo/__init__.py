@@ -246,6 +246,49 @@ register_weights(
     use="the block predictor of the BlockCNN codec (dejpeg codec encode/decode), not a restorer",
 )
 
+# QGAC-small (Ehrlich et al. 2020): the regression model (stages 1-2) and the GAN stage's fine-tuning of it, which
+# blends with it (create_model("qgac_small.gan_bsds300", alpha=0.7); dejpeg restore --alpha 0.7).
+# Scores: `python benchmarks/car_table.py --model qgac_small.bsds300` (all 200 BSDS500 test200 images).
+QGAC_DATA = (
+    "BSDS500 train+val (300 photos), random quality 10..100, Y stage half gray, colour stage RGB (4:2:0/4:4:4), "
+    "15% non-IJG tables"
+)
+QGAC_CARD = "qgac_smallbsds300-and-qgac_smallgan_bsds300-ehrlich-et-al-2020"
+register_weights(
+    "qgac_small.bsds300",
+    _weights(
+        "qgac_small.bsds300",
+        "ccae3862532551f00ecef423f6c127b9d5da97ff0ed98de2c8b13bbfe220eff4",
+        QGAC_DATA,
+        BSDS_ORIGIN,
+        {
+            **{f"bsds500_gray_q{q}_psnr_gain": g for q, g in zip((10, 20, 30, 40, 90), (0.87, 0.77, 0.76, 0.74, 0.14))},
+            **{
+                f"bsds500_color_q{q}_psnr_gain": g for q, g in zip((10, 20, 30, 40, 90), (1.11, 0.91, 0.84, 0.78, 0.55))
+            },
+        },
+        QGAC_CARD,
+    ),
+    use="gray or colour photos, any JPEG quality (Ehrlich et al. 2020's QGAC at width 32, the regression model)",
+)
+
+register_weights(
+    "qgac_small.gan_bsds300",
+    dataclasses.replace(
+        _weights(
+            "qgac_small.gan_bsds300",
+            "0fb9995ce3d1dad7b53517f42df4e8c9e5698b76f3c313950a55543ae1694bc3",
+            QGAC_DATA,
+            BSDS_ORIGIN,
+            {},
+            QGAC_CARD,
+        ),
+        interpolate_with="qgac_small.bsds300",
+    ),
+    use="gray or colour photos, any JPEG quality: QGAC-small's GAN stage (sharper texture, lower PSNR); blend with "
+    "the regression model by alpha",
+)
+
 # Names of earlier releases: the default's lineage, and the superseded defaults whose weights are no longer shipped.
 retire("dejpeg_net.dct_blind_v6_bsds300", "dejpeg_net_dct_w192.blind_bsds300")
 retire("dejpeg_net.dct_blind_v5_bsds300", "dejpeg_net_dct_w160.blind_bsds300")
