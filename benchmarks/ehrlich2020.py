@@ -114,9 +114,21 @@ def table3(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 # --- table5 (ablations) ------------------------------------------------------------------------------------------
 
 
-def training_curve(records: list[dict[str, Any]]) -> tuple[list[int], list[float]]:
+Curve = tuple[list[int], list[float]]
+
+
+def training_curve(records: list[dict[str, Any]]) -> Curve:
     """(steps, logged training loss): every arm logs the same loss on the same batches."""
     return [r["step"] for r in records], [r["loss"] for r in records]
+
+
+def relative_to(base: Curve, curve: Curve) -> Curve:
+    """An arm's loss over the base arm's at each step both logged, in %: the arms share their batches, so how hard a
+    batch is cancels out and what is left is the arm's own difference (the raw curves lie on top of each other)."""
+    base_loss = dict(zip(*base))
+    steps = [s for s in curve[0] if s in base_loss]
+    loss = dict(zip(*curve))
+    return steps, [100.0 * (loss[s] / base_loss[s] - 1.0) for s in steps]
 
 
 def table5(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -133,8 +145,14 @@ def table5(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         rows = [[label, *score_cells(r["rows"][q])] for label, r in results.items()]
         lines += [f"Table 5 arms, BSDS500 test200 gray, Q{q}", render(("arm", *SCORE_HEADERS), rows, args.markdown), ""]
     figure = args.figures / "ehrlich2020_table5_curves.png"
-    drawn = bool(curves) and line_plot(
-        figure, curves, "step", "training loss (L1 + 0.05 (1 - SSIM))", "QGAC-small ablations (Ehrlich et al. Table 5)"
+    base = next(iter(TABLE5))
+    drawn = base in curves and line_plot(
+        figure,
+        {label: relative_to(curves[base], curve) for label, curve in curves.items()},
+        "step",
+        f"training loss against the {base} arm's on the same batch (%)",
+        "QGAC-small ablations (Ehrlich et al. Table 5)",
+        legend_outside=True,
     )
     text = "\n".join(lines + notes + ([f"curves: {figure}"] if drawn else []))
     return text, {"qualities": QUALITIES, "results": results, "figure": str(figure) if drawn else None, "notes": notes}

@@ -79,6 +79,14 @@ def test_table5_scores_and_curves(root, tmp_path, capsys):
     assert "Q50" in out and "no fusion: skipped" in out
 
 
+def test_curves_are_drawn_relative_to_the_base_arm_on_shared_steps():
+    base = ([25, 50, 75], [0.02, 0.04, 0.03])
+    arm = ([50, 75, 100], [0.042, 0.027, 0.05])  # 5 % above, 10 % below, and a step the base did not log
+    steps, percent = ehrlich2020.relative_to(base, arm)
+    assert steps == [50, 75] and percent == pytest.approx([5.0, -10.0])
+    assert ehrlich2020.relative_to(base, base)[1] == [0.0, 0.0, 0.0]
+
+
 def test_fig11_sweeps_the_colour_model_over_qualities(root, tmp_path, capsys):
     record, out = _run(root, tmp_path, "fig11", capsys)
     assert sorted(map(int, record["results"])) == list(range(10, 101, 10))
